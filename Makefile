@@ -1,0 +1,40 @@
+# realfake: two commands do everything on a fresh clone.
+#   make run    environment, data links, the clean notebook(s) executed in place -> CSV, figures, metrics
+#   make test   environment, data links, unit tests + every notebook under nbval in the smoke profile
+# The run profile comes from REALFAKE_PROFILE (smoke|cpu|full; default full on a GPU, cpu otherwise).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+REALFAKE_DATA ?= ../shared/data
+CLEAN_NOTEBOOKS := notebooks/hands_classifier_clean.ipynb
+NOTEBOOKS := $(wildcard notebooks/*.ipynb)
+
+.PHONY: run test data hypertune benchmark env clean
+
+run: env data
+	$(BIN)/python -m realfake.run_notebooks $(CLEAN_NOTEBOOKS)
+
+test: env data
+	rm -rf results/smoke results/checkpoints/smoke
+	REALFAKE_PROFILE=smoke MPLBACKEND=Agg $(BIN)/python -m pytest tests $(NOTEBOOKS) --nbval-lax -p no:cacheprovider
+
+hypertune: env data
+	$(BIN)/python -m realfake.run_notebooks notebooks/hands_classifier_hypertune.ipynb
+
+benchmark: env data
+	$(BIN)/python benchmarks/loader_speed.py
+
+data: env
+	$(BIN)/python -m realfake.datalink $(REALFAKE_DATA)
+
+env: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+clean:
+	rm -rf .cache results/smoke results/checkpoints

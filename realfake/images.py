@@ -1,0 +1,177 @@
+"""Read a folder of images once into a uint8 tensor (N x 1 x size x size) plus a bad-file report.
+
+Every image is normalised the same way before a network can see it: greyscale ("L") and
+size x size pixels. So the colour mode and the original size of a file never reach a classifier
+as a feature, only the pixels do. Files that are not images (text, zip archives) are reported
+and, unless `keep_unreadable` is set, left out; a truncated JPEG is decoded as far as it goes
+when kept (the test set must keep every name) and skipped otherwise.
+
+The decoded folder is cached on disk (keyed by the names, sizes and modification times of its
+files and on this module's code), so a second run, or the next notebook, does not decode a single JPEG again.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image, ImageFile
+from tqdm.auto import tqdm
+
+IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+DEFAULT_CACHE_DIR = Path(".cache/realfake")
+
+
+@dataclass
+class ImageSet:
+    """Pixels of one folder with the names they came from.
+
+    pixels   uint8 tensor N x 1 x size x size, in sorted-name order
+    names    file names, same order
+    readable False where the file could not be decoded in full (its pixels are zeros or
+             partial): a prediction there is a guess
+    report   one row per file that needed attention: file, reason, action
+    """
+    folder: str
+    names: list[str]
+    pixels: torch.Tensor
+    readable: torch.Tensor
+    report: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["folder", "file", "reason", "action"]))
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def subset(self, index) -> "ImageSet":
+        index = torch.as_tensor(index, dtype=torch.long)
+        keep = set(self.names[i] for i in index.tolist())
+        return ImageSet(self.folder, [self.names[i] for i in index.tolist()], self.pixels[index],
+                        self.readable[index], self.report[self.report.file.isin(keep)].reset_index(drop=True))
+
+
+class NotAnImage(Exception):
+    """A file whose bytes are not a decodable image; the message says what it is instead."""
+
+
+def sniff_non_image(data: bytes) -> str | None:
+    """Name what a non-image file is from its first bytes, or None if it may be an image."""
+    if data[:4] == b"PK\x03\x04":
+        return "zip archive, not an image"
+    if not data:
+        return "empty file"
+    head = data[:4096]
+    if b"\x00" not in head:
+        try:
+            head.decode("utf-8")
+            return "text file, not an image"
+        except UnicodeDecodeError:
+            pass
+    return None
+
+
+def decode_image(data: bytes, size: int, allow_truncated: bool) -> tuple[np.ndarray, list[tuple[str, str]]]:
+    """Decode bytes to a size x size uint8 greyscale array.
+
+    Returns the array and the list of (reason, action) notes about what normalisation it needed.
+    Raises NotAnImage when the bytes cannot be decoded (and, unless allow_truncated, when they
+    are a truncated image).
+    """
+    what = sniff_non_image(data)
+    if what:
+        raise NotAnImage(what)
+    notes = []
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except OSError as error:
+        truncated = "truncated" in str(error).lower()
+        if not truncated or not allow_truncated:
+            raise NotAnImage("truncated image" if truncated else f"not a readable image ({type(error).__name__})") from error
+        # Decode what is there; PIL fills the missing part with grey.
+        ImageFile.LOAD_TRUNCATED_IMAGES = True
+        try:
+            image = Image.open(io.BytesIO(data))
+            image.load()
+        except OSError as partial_error:
+            raise NotAnImage(f"truncated image, no pixels recoverable ({partial_error})") from partial_error
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = False
+        notes.append(("truncated image", "decoded partially; its prediction is a guess"))
+    if image.mode != "L":
+        notes.append((f"colour mode {image.mode}", "converted to greyscale"))
+        image = image.convert("L")
+    if image.size != (size, size):
+        width, height = image.size
+        notes.append((f"size {width}x{height}", f"resized to {size}x{size}"))
+        image = image.resize((size, size), Image.BILINEAR)
+    return np.asarray(image, dtype=np.uint8), notes
+
+
+def list_image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def _cache_key(files: list[Path], size: int, keep_unreadable: bool) -> str:
+    # The decoding code is part of the key: change how files are read and old caches are ignored.
+    digest = hashlib.sha1(Path(__file__).read_bytes() + f"|{size}|{keep_unreadable}".encode())
+    for path in files:
+        stat = path.stat()
+        digest.update(f"{path.name}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def load_image_folder(folder, size: int = 32, keep_unreadable: bool = False,
+                      cache_dir: Path | str | None = DEFAULT_CACHE_DIR, progress: bool = True) -> ImageSet:
+    """Decode every file of `folder` into an ImageSet (see the module docstring).
+
+    keep_unreadable  keep a row (zero pixels, readable=False) for files that are not images:
+                     for a test set, where every name needs a prediction.
+    cache_dir        where the decoded tensor is kept between runs; None disables the cache.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"image folder {folder} does not exist (run `make data`, see README)")
+    files = list_image_files(folder)
+    cache_file = None
+    if cache_dir is not None:
+        cache_file = Path(cache_dir) / f"{folder.name}-{_cache_key(files, size, keep_unreadable)}.pt"
+        if cache_file.exists():
+            cached = torch.load(cache_file, weights_only=False)
+            return ImageSet(str(folder), cached["names"], cached["pixels"], cached["readable"],
+                            pd.DataFrame(cached["report"], columns=["folder", "file", "reason", "action"]))
+
+    names, arrays, readable, report = [], [], [], []
+    for path in tqdm(files, desc=f"decoding {folder.name}", disable=not progress, leave=False):
+        try:
+            array, notes = decode_image(path.read_bytes(), size, allow_truncated=keep_unreadable)
+        except NotAnImage as error:
+            action = "kept as a row with blank pixels; its prediction is a guess" if keep_unreadable else "skipped"
+            report.append((str(folder), path.name, str(error), action))
+            if keep_unreadable:
+                names.append(path.name)
+                arrays.append(np.zeros((size, size), np.uint8))
+                readable.append(False)
+            continue
+        report.extend((str(folder), path.name, reason, action) for reason, action in notes)
+        names.append(path.name)
+        arrays.append(array)
+        readable.append(not any(reason == "truncated image" for reason, _ in notes))
+
+    pixels = torch.from_numpy(np.stack(arrays)[:, None]) if arrays else torch.zeros((0, 1, size, size), dtype=torch.uint8)
+    image_set = ImageSet(str(folder), names, pixels, torch.tensor(readable, dtype=torch.bool),
+                         pd.DataFrame(report, columns=["folder", "file", "reason", "action"]))
+    if cache_file is not None:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"names": names, "pixels": pixels, "readable": image_set.readable, "report": report}, cache_file)
+    return image_set
+
+
+def read_text_file(path: Path) -> list[str] | None:
+    """The lines of a text file, or None if it is not text."""
+    data = Path(path).read_bytes()
+    if sniff_non_image(data) != "text file, not an image":
+        return None
+    return data.decode("utf-8").splitlines()

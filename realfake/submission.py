@@ -1,0 +1,82 @@
+"""The coursework deliverable: `<username>_classified_hands.csv`, one `test_hand_0001.jpeg, 2` per line.
+
+`validate_submission` checks the lines before anything is written; `write_submission` refuses
+to write a file that fails. The format: no header, one line per test image in name order,
+`<name>, <label>` with exactly one space after the comma and a label in {0, 1, 2}.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+LINE_PATTERN = re.compile(r"(?P<name>test_hand_[0-9]{4}\.jpeg), (?P<label>[0-9]+)")
+LABELS = {"0", "1", "2"}
+EXPECTED_COUNT = 8434
+
+
+class SubmissionError(ValueError):
+    """The submission is malformed; the message lists every problem found (up to a limit)."""
+
+
+def submission_path(root: Path | str, username: str) -> Path:
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", username or ""):
+        raise SubmissionError(f"username {username!r} must be letters, digits, '.', '_' or '-'")
+    return Path(root) / f"{username}_classified_hands.csv"
+
+
+def format_lines(names: list[str], labels: list[int]) -> list[str]:
+    if len(names) != len(labels):
+        raise SubmissionError(f"{len(names)} names but {len(labels)} labels")
+    return [f"{name}, {int(label)}" for name, label in sorted(zip(names, labels))]
+
+
+def validate_submission(lines: list[str], expected_names: list[str] | None = None,
+                        expected_count: int = EXPECTED_COUNT, max_problems: int = 10) -> None:
+    """Raise SubmissionError unless `lines` is a complete, well-formed submission.
+
+    expected_names  the test file names that must each appear exactly once (default: only
+                    the count is checked)
+    """
+    problems: list[str] = []
+    names: list[str] = []
+    for number, line in enumerate(lines, start=1):
+        match = LINE_PATTERN.fullmatch(line)
+        if not match:
+            problems.append(f"line {number}: {line!r} is not '<test_hand_NNNN.jpeg>, <label>'")
+            continue
+        if match["label"] not in LABELS:
+            problems.append(f"line {number}: label {match['label']} is not one of 0 (real), 1 (VAE), 2 (GAN)")
+        names.append(match["name"])
+    seen: set[str] = set()
+    repeated = sorted({name for name in names if name in seen or seen.add(name)})
+    if repeated:
+        problems.append(f"{len(repeated)} names appear more than once, e.g. {repeated[:3]}")
+    if expected_names is not None:
+        expected = set(expected_names)
+        missing, unknown = sorted(expected - seen), sorted(seen - expected)
+        if missing:
+            problems.append(f"{len(missing)} test images have no line, e.g. {missing[:3]}")
+        if unknown:
+            problems.append(f"{len(unknown)} names are not test images, e.g. {unknown[:3]}")
+        expected_count = len(expected)
+    if len(lines) != expected_count:
+        problems.append(f"{len(lines)} lines, expected {expected_count}")
+    if problems:
+        shown = problems[:max_problems] + ([f"... and {len(problems) - max_problems} more"] if len(problems) > max_problems else [])
+        raise SubmissionError("invalid submission:\n  " + "\n  ".join(shown))
+
+
+def write_submission(path: Path | str, names: list[str], labels: list[int],
+                     expected_names: list[str] | None = None) -> Path:
+    """Validate, then write. Nothing is written if validation fails."""
+    lines = format_lines(names, labels)
+    validate_submission(lines, expected_names if expected_names is not None else names,
+                        expected_count=len(expected_names if expected_names is not None else names))
+    path = Path(path)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def read_submission(path: Path | str) -> list[str]:
+    """The lines of a submission file (no trailing empty line), for validating a file on disk."""
+    return Path(path).read_text().splitlines()
