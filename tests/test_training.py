@@ -218,10 +218,10 @@ def test_balanced_epoch_balances_classes():
 def test_predict_proba_rows_and_tta(reference, module_data):
     model = reference[0]
     pixels = module_data[0][:10]
-    probs = predict_proba(model, pixels, batch_size=4)
+    probs = predict_proba(model, pixels, batch_size=4, tta=True)
     assert probs.shape == (10, 3) and probs.device.type == "cpu"
     assert torch.allclose(probs.sum(1), torch.ones(10), atol=1e-5)
-    plain = predict_proba(model, pixels, tta=False)
+    plain = predict_proba(model, pixels)
     mirror = predict_proba(model, pixels.flip(3), tta=False)
     assert torch.allclose(probs, (plain + mirror) / 2, atol=1e-6)
     assert predict_proba(model, pixels[:0]).shape == (0, 3)
