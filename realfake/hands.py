@@ -47,6 +47,11 @@ class HandData:
         counts = torch.bincount(self.labels, minlength=len(CLASS_NAMES))
         return {name: int(n) for name, n in zip(CLASS_NAMES, counts)}
 
+    def sources_per_class(self) -> dict[str, int]:
+        """How many distinct sources (generators; for real hands, images) each class has."""
+        return {name: len({s for s, label in zip(self.sources, self.labels.tolist()) if label == c})
+                for c, name in enumerate(CLASS_NAMES)}
+
     def take(self, index) -> "HandData":
         index = torch.as_tensor(index, dtype=torch.long)
         rows = index.tolist()

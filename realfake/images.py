@@ -170,7 +170,11 @@ def load_image_folder(folder, size: int = 32, keep_unreadable: bool = False,
 
 
 def read_text_file(path: Path) -> list[str] | None:
-    """The lines of a text file, or None if it is not text."""
+    """The lines of a text file, or None if it is not text (judged from its first bytes, so an
+    image is not read in full)."""
+    with open(path, "rb") as file:
+        if sniff_non_image(file.read(4096)) != "text file, not an image":
+            return None
     data = Path(path).read_bytes()
     if sniff_non_image(data) != "text file, not an image":
         return None

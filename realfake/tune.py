@@ -15,39 +15,40 @@ import torch
 
 from .train import make_config, train_classifier
 
-SEARCH_SPACE_DOC = {
-    "width": "channels of the first block: 16, 24, 32, 48, 64",
-    "depth": "pooling blocks: 2, 3, 4",
-    "dropout": "0 to 0.5",
-    "lr": "3e-4 to 1e-2 (log)",
-    "weight_decay": "1e-5 to 1e-2 (log)",
-    "label_smoothing": "0 to 0.2",
-    "batch_size": "64, 128, 256",
-    "flip": "True / False",
-    "shift": "0 to 3 pixels",
+# The search space, in the order Optuna is asked (the order fixes what a seeded sampler draws):
+# name -> (suggest method, its arguments, what it means). Architecture settings go to config["arch"].
+SEARCH_SPACE = {
+    "width": ("categorical", ([16, 24, 32, 48, 64],), "channels of the first block: 16, 24, 32, 48, 64"),
+    "depth": ("int", (2, 4), "pooling blocks: 2, 3, 4"),
+    "dropout": ("float", (0.0, 0.5), "0 to 0.5"),
+    "lr": ("float_log", (3e-4, 1e-2), "3e-4 to 1e-2 (log)"),
+    "weight_decay": ("float_log", (1e-5, 1e-2), "1e-5 to 1e-2 (log)"),
+    "label_smoothing": ("float", (0.0, 0.2), "0 to 0.2"),
+    "batch_size": ("categorical", ([64, 128, 256],), "64, 128, 256"),
+    "flip": ("categorical", ([True, False],), "True / False"),
+    "shift": ("int", (0, 3), "0 to 3 pixels"),
 }
+ARCH_PARAMS = ("width", "depth", "dropout")
+SEARCH_SPACE_DOC = {name: doc for name, (_, _, doc) in SEARCH_SPACE.items()}
 
 
-def suggest_config(trial: optuna.Trial, epochs: int, seed: int) -> dict:
-    """The search space (see SEARCH_SPACE_DOC) as a training config."""
-    return make_config(
-        arch={"width": trial.suggest_categorical("width", [16, 24, 32, 48, 64]),
-              "depth": trial.suggest_int("depth", 2, 4),
-              "dropout": trial.suggest_float("dropout", 0.0, 0.5)},
-        lr=trial.suggest_float("lr", 3e-4, 1e-2, log=True),
-        weight_decay=trial.suggest_float("weight_decay", 1e-5, 1e-2, log=True),
-        label_smoothing=trial.suggest_float("label_smoothing", 0.0, 0.2),
-        batch_size=trial.suggest_categorical("batch_size", [64, 128, 256]),
-        flip=trial.suggest_categorical("flip", [True, False]),
-        shift=trial.suggest_int("shift", 0, 3),
-        epochs=epochs, seed=seed)
+def _suggest(trial: optuna.Trial, name: str, kind: str, args: tuple):
+    if kind == "float_log":
+        return trial.suggest_float(name, *args, log=True)
+    return getattr(trial, f"suggest_{kind}")(name, *args)
 
 
 def config_from_params(params: dict, epochs: int, seed: int) -> dict:
-    """Rebuild the training config of a finished trial from its parameters."""
-    return make_config(arch={k: params[k] for k in ("width", "depth", "dropout")},
-                       **{k: params[k] for k in ("lr", "weight_decay", "label_smoothing", "batch_size", "flip", "shift")},
+    """The training config for a set of searched parameters (a trial's, or the best one's)."""
+    return make_config(arch={k: params[k] for k in ARCH_PARAMS},
+                       **{k: v for k, v in params.items() if k not in ARCH_PARAMS},
                        epochs=epochs, seed=seed)
+
+
+def suggest_config(trial: optuna.Trial, epochs: int, seed: int) -> dict:
+    """Ask the trial for every setting of SEARCH_SPACE; return them as a training config."""
+    params = {name: _suggest(trial, name, kind, args) for name, (kind, args, _) in SEARCH_SPACE.items()}
+    return config_from_params(params, epochs, seed)
 
 
 def run_study(name: str, storage_path: Path | str, train_data, val_data, n_trials: int, epochs: int,

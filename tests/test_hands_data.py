@@ -120,6 +120,14 @@ def test_load_hand_data_labels_names_and_sources(hand_root):
     assert (hand_root / ".cache" / "realfake").is_dir()      # the CWD-relative cache, inside tmp_path
 
 
+def test_sources_per_class_counts_distinct_generators(hand_root):
+    data = load_hand_data(".", progress=False)
+    assert data.sources_per_class() == {"real": 6, "VAE": 3, "GAN": 3}
+    two_vae_from_one_student = data.take([6, 7, 9])
+    two_vae_from_one_student.sources[1] = two_vae_from_one_student.sources[0]
+    assert two_vae_from_one_student.sources_per_class() == {"real": 0, "VAE": 1, "GAN": 1}
+
+
 def test_load_hand_data_reports_duplicates_naming_the_earlier_image(hand_root):
     data = load_hand_data(".", progress=False)
     assert data.duplicates.to_dict("records") == [
