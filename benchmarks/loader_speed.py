@@ -33,6 +33,7 @@ import realfake.images as images
 from realfake.hands import CLASS_NAMES, load_hand_data
 from realfake.models import build_model, count_parameters
 from realfake.train import DEFAULT_CONFIG, to_input
+from realfake.tune import load_best_config
 
 BATCH_SIZE = 128
 ARCH = {**DEFAULT_CONFIG["arch"], "width": 16, "depth": 3}
@@ -46,6 +47,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--limit", type=int, default=None, help="use at most this many images per class")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--arch-from", default=None, metavar="JSON",
+                        help="time the architecture of a config file instead (e.g. configs/hands_best.json)")
     return parser.parse_args(argv)
 
 
@@ -97,9 +100,9 @@ def loader_batches(loader: DataLoader, device: torch.device):
         yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
 
 
-def fresh_model(device: torch.device, seed: int):
+def fresh_model(device: torch.device, seed: int, arch: dict):
     torch.manual_seed(seed)
-    model = build_model(ARCH).to(device).train()
+    model = build_model(arch).to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=DEFAULT_CONFIG["lr"], weight_decay=DEFAULT_CONFIG["weight_decay"])
     return model, optimizer
 
@@ -129,6 +132,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    arch = load_best_config(args.arch_from)["arch"] if args.arch_from else ARCH
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
     data, load_seconds, decoded = load_once(args.root, args.limit)
@@ -167,10 +171,10 @@ def main(argv=None) -> int:
         results = {}
         for method, batches in (("tensor cache", cache_batches), ("ImageFolder + PIL", folder_batches)):
             delivery_s, delivered = time_epochs(batches, args.epochs, device)
-            model, optimizer = fresh_model(device, args.seed)
+            model, optimizer = fresh_model(device, args.seed, arch)
             x, y = next(iter(batches()))                      # warm-up step, not timed
             train_step(model, optimizer, x, y)
-            model, optimizer = fresh_model(device, args.seed)
+            model, optimizer = fresh_model(device, args.seed, arch)
             train_s, trained = time_epochs(batches, args.epochs, device, model, optimizer)
             assert delivered == trained == args.epochs * n
             results[method] = (delivered / delivery_s, trained / train_s, delivery_s, train_s)
@@ -180,8 +184,8 @@ def main(argv=None) -> int:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"device: {device} ({name}), torch {torch.__version__}, torch threads: {torch.get_num_threads()}")
     print(f"images: {n} per epoch ({', '.join(f'{k} {v}' for k, v in counts.items())}), "
-          f"epochs: {args.epochs}, batch: {BATCH_SIZE}, model: HandNet {ARCH} "
-          f"({count_parameters(build_model(ARCH)):,} parameters), AdamW")
+          f"epochs: {args.epochs}, batch: {BATCH_SIZE}, model: HandNet {arch} "
+          f"({count_parameters(build_model(arch)):,} parameters), AdamW")
     source = f"decoded {decoded} files" if decoded else "read from the on-disk cache, 0 files decoded"
     print(f"one-off load of the tensor cache (load_hand_data, {source}): {load_seconds:.2f} s, not in the timings below")
     print()
