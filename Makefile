@@ -1,5 +1,5 @@
 # realfake: two commands do everything on a fresh clone.
-#   make run    environment, data links, the clean notebook(s) executed in place -> CSV, figures, metrics
+#   make run    environment, data, every clean notebook executed in place -> CSV, figures, metrics
 #   make test   environment, data links, unit tests + every notebook under nbval in the smoke profile
 # The run profile comes from REALFAKE_PROFILE (smoke|cpu|full; default full on a GPU, cpu otherwise).
 
@@ -7,8 +7,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 REALFAKE_DATA ?= ../shared/data
-CLEAN_NOTEBOOKS := notebooks/hands_classifier_clean.ipynb
-NOTEBOOKS := $(wildcard notebooks/*.ipynb)
+CLEAN_NOTEBOOKS := $(sort $(wildcard notebooks/*_clean.ipynb))
+HYPERTUNE_NOTEBOOKS := $(sort $(wildcard notebooks/*_hypertune.ipynb))
+NOTEBOOKS := $(CLEAN_NOTEBOOKS) $(HYPERTUNE_NOTEBOOKS)
 
 .PHONY: run test data hypertune benchmark env clean
 
@@ -20,10 +21,10 @@ test: env data
 	REALFAKE_PROFILE=smoke MPLBACKEND=Agg $(BIN)/python -m pytest tests $(NOTEBOOKS) --nbval-lax -p no:cacheprovider
 
 hypertune: env data
-	$(BIN)/python -m realfake.run_notebooks notebooks/hands_classifier_hypertune.ipynb
+	$(BIN)/python -m realfake.run_notebooks $(HYPERTUNE_NOTEBOOKS)
 
 benchmark: env data
-	$(BIN)/python benchmarks/loader_speed.py
+	for script in benchmarks/*.py; do $(BIN)/python $$script || exit 1; done
 
 data: env
 	$(BIN)/python -m realfake.datalink $(REALFAKE_DATA)
@@ -37,4 +38,4 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	touch $@
 
 clean:
-	rm -rf .cache results/smoke results/checkpoints
+	rm -rf .cache results/smoke results/checkpoints results/failed_notebooks

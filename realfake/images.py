@@ -1,7 +1,7 @@
-"""Read a folder of images once into a uint8 tensor (N x 1 x size x size) plus a bad-file report.
+"""Read a folder of images once into a uint8 tensor (N x C x size x size) plus a bad-file report.
 
-Every image is normalised the same way before a network can see it: greyscale ("L") and
-size x size pixels. So the colour mode and the original size of a file never reach a classifier
+Every image is normalised the same way before a network can see it: one colour mode (greyscale
+"L" for the hands, "RGB" for the detector) and size x size pixels. So the colour mode and the original size of a file never reach a classifier
 as a feature, only the pixels do. Files that are not images (text, zip archives) are reported
 and, unless `keep_unreadable` is set, left out; a truncated JPEG is decoded as far as it goes
 when kept (the test set must keep every name) and skipped otherwise.
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,9 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image, ImageFile
-from tqdm.auto import tqdm
+
+from .loop import progress_bar
+from .state import atomic_torch_save, load_torch_state
 
 IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 DEFAULT_CACHE_DIR = Path(".cache/realfake")
@@ -30,7 +33,7 @@ DEFAULT_CACHE_DIR = Path(".cache/realfake")
 class ImageSet:
     """Pixels of one folder with the names they came from.
 
-    pixels   uint8 tensor N x 1 x size x size, in sorted-name order
+    pixels   uint8 tensor N x C x size x size (C = 1 for mode L, 3 for RGB), in sorted-name order
     names    file names, same order
     readable False where the file could not be decoded in full (its pixels are zeros or
              partial): a prediction there is a guess
@@ -72,8 +75,8 @@ def sniff_non_image(data: bytes) -> str | None:
     return None
 
 
-def decode_image(data: bytes, size: int, allow_truncated: bool) -> tuple[np.ndarray, list[tuple[str, str]]]:
-    """Decode bytes to a size x size uint8 greyscale array.
+def decode_image(data: bytes, size: int, allow_truncated: bool, mode: str = "L") -> tuple[np.ndarray, list[tuple[str, str]]]:
+    """Decode bytes to a size x size uint8 array in `mode` ("L": H x W, "RGB": H x W x 3).
 
     Returns the array and the list of (reason, action) notes about what normalisation it needed.
     Raises NotAnImage when the bytes cannot be decoded (and, unless allow_truncated, when they
@@ -100,9 +103,9 @@ def decode_image(data: bytes, size: int, allow_truncated: bool) -> tuple[np.ndar
         finally:
             ImageFile.LOAD_TRUNCATED_IMAGES = False
         notes.append(("truncated image", "decoded partially; its prediction is a guess"))
-    if image.mode != "L":
-        notes.append((f"colour mode {image.mode}", "converted to greyscale"))
-        image = image.convert("L")
+    if image.mode != mode:
+        notes.append((f"colour mode {image.mode}", "converted to greyscale" if mode == "L" else f"converted to {mode}"))
+        image = image.convert(mode)
     if image.size != (size, size):
         width, height = image.size
         notes.append((f"size {width}x{height}", f"resized to {size}x{size}"))
@@ -114,9 +117,9 @@ def list_image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
 
 
-def _cache_key(files: list[Path], size: int, keep_unreadable: bool) -> str:
+def _cache_key(files: list[Path], size: int, keep_unreadable: bool, mode: str) -> str:
     # The decoding code is part of the key: change how files are read and old caches are ignored.
-    digest = hashlib.sha1(Path(__file__).read_bytes() + f"|{size}|{keep_unreadable}".encode())
+    digest = hashlib.sha1(Path(__file__).read_bytes() + f"|{size}|{keep_unreadable}|{mode}".encode())
     for path in files:
         stat = path.stat()
         digest.update(f"{path.name}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
@@ -124,9 +127,11 @@ def _cache_key(files: list[Path], size: int, keep_unreadable: bool) -> str:
 
 
 def load_image_folder(folder, size: int = 32, keep_unreadable: bool = False,
-                      cache_dir: Path | str | None = DEFAULT_CACHE_DIR, progress: bool = True) -> ImageSet:
+                      cache_dir: Path | str | None = DEFAULT_CACHE_DIR, progress: bool = True,
+                      mode: str = "L") -> ImageSet:
     """Decode every file of `folder` into an ImageSet (see the module docstring).
 
+    mode             "L" (greyscale, N x 1 x size x size) or "RGB" (N x 3 x size x size)
     keep_unreadable  keep a row (zero pixels, readable=False) for files that are not images:
                      for a test set, where every name needs a prediction.
     cache_dir        where the decoded tensor is kept between runs; None disables the cache.
@@ -137,22 +142,25 @@ def load_image_folder(folder, size: int = 32, keep_unreadable: bool = False,
     files = list_image_files(folder)
     cache_file = None
     if cache_dir is not None:
-        cache_file = Path(cache_dir) / f"{folder.name}-{_cache_key(files, size, keep_unreadable)}.pt"
-        if cache_file.exists():
-            cached = torch.load(cache_file, weights_only=False)
+        cache_file = Path(cache_dir) / f"{folder.name}-{_cache_key(files, size, keep_unreadable, mode)}.pt"
+        cached = load_torch_state(cache_file, "image cache")
+        if cached is not None:
             return ImageSet(str(folder), cached["names"], cached["pixels"], cached["readable"],
-                            pd.DataFrame(cached["report"], columns=["folder", "file", "reason", "action"]))
+                            pd.DataFrame([tuple(row) for row in cached["report"]],
+                                         columns=["folder", "file", "reason", "action"]))
 
     names, arrays, readable, report = [], [], [], []
-    for path in tqdm(files, desc=f"decoding {folder.name}", disable=not progress, leave=False):
+    channels = len(mode)
+    blank = np.zeros((size, size, channels) if channels > 1 else (size, size), np.uint8)
+    for path in progress_bar(files, desc=f"decoding {folder.name}", disable=not progress, leave=False):
         try:
-            array, notes = decode_image(path.read_bytes(), size, allow_truncated=keep_unreadable)
+            array, notes = decode_image(path.read_bytes(), size, allow_truncated=keep_unreadable, mode=mode)
         except NotAnImage as error:
             action = "kept as a row with blank pixels; its prediction is a guess" if keep_unreadable else "skipped"
             report.append((str(folder), path.name, str(error), action))
             if keep_unreadable:
                 names.append(path.name)
-                arrays.append(np.zeros((size, size), np.uint8))
+                arrays.append(blank)
                 readable.append(False)
             continue
         report.extend((str(folder), path.name, reason, action) for reason, action in notes)
@@ -160,12 +168,22 @@ def load_image_folder(folder, size: int = 32, keep_unreadable: bool = False,
         arrays.append(array)
         readable.append(not any(reason == "truncated image" for reason, _ in notes))
 
-    pixels = torch.from_numpy(np.stack(arrays)[:, None]) if arrays else torch.zeros((0, 1, size, size), dtype=torch.uint8)
+    if not arrays:
+        pixels = torch.zeros((0, channels, size, size), dtype=torch.uint8)
+    elif channels == 1:
+        pixels = torch.from_numpy(np.stack(arrays)[:, None])                    # N x 1 x H x W
+    else:
+        pixels = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()  # N x 3 x H x W
     image_set = ImageSet(str(folder), names, pixels, torch.tensor(readable, dtype=torch.bool),
                          pd.DataFrame(report, columns=["folder", "file", "reason", "action"]))
     if cache_file is not None:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"names": names, "pixels": pixels, "readable": image_set.readable, "report": report}, cache_file)
+        try:
+            atomic_torch_save({"names": names, "pixels": pixels, "readable": image_set.readable,
+                               "report": [list(row) for row in report]}, cache_file)
+        except OSError as error:
+            warnings.warn(f"cannot write the image cache {cache_file} ({error.strerror or error}); "
+                          f"the decoded images of {folder} stay in memory only and are decoded again next run",
+                          stacklevel=2)
     return image_set
 
 

@@ -1,9 +1,13 @@
-"""Classification metrics from predicted probabilities: accuracy, per-class recall, confusion."""
+"""Classification metrics from predicted probabilities (accuracy, per-class recall, confusion) and
+confidence intervals (Wilson for a proportion, bootstrap for anything, over items or whole groups)."""
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 import torch
+from scipy.stats import norm
 from sklearn.metrics import confusion_matrix, roc_auc_score
 
 
@@ -41,3 +45,45 @@ def summary_table(summary: dict, class_names) -> pd.DataFrame:
         "precision": [summary["precision"][c] for c in class_names],
         "ROC AUC (one vs rest)": [summary["roc_auc"][c] for c in class_names],
     }, index=list(class_names)).round(3)
+
+
+def wilson_interval(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a proportion (well behaved near 0, 1 and for small n)."""
+    if n <= 0:
+        return (float("nan"), float("nan"))
+    z = float(norm.ppf(0.5 + level / 2))
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (float(max(0.0, centre - half)), float(min(1.0, centre + half)))
+
+
+def bootstrap_ci(statistic: Callable[[np.ndarray], float], n_items: int, groups=None, n_boot: int = 1000,
+                 level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of `statistic(index)` over resamples of the items.
+
+    groups  one group id per item (e.g. the generator that made each image): whole groups are
+            resampled, so images of one generator, which are not independent, count once.
+    statistic(index) receives an integer index array into the items and returns a number.
+    """
+    rng = np.random.default_rng(seed)
+    if groups is None:
+        members = [np.array([i]) for i in range(n_items)]
+    else:
+        groups = np.asarray(groups)
+        members = [np.flatnonzero(groups == g) for g in pd.unique(groups)]
+    values = []
+    for _ in range(n_boot):
+        chosen = rng.integers(0, len(members), len(members))
+        values.append(statistic(np.concatenate([members[i] for i in chosen])))
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    alpha = (1 - level) / 2
+    return (float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha)))
+
+
+def balanced_accuracy(labels, predicted, n_classes: int) -> float:
+    """Mean recall over the classes present in `labels`."""
+    labels, predicted = np.asarray(labels), np.asarray(predicted)
+    recalls = [(predicted[labels == c] == c).mean() for c in range(n_classes) if (labels == c).any()]
+    return float(np.mean(recalls)) if recalls else float("nan")

@@ -1,55 +1,55 @@
-"""Small CNNs trained from random initialisation (no pretrained weights anywhere here)."""
+"""Architectures by name: `build_model({"name": "handnet", "width": 64, ...})`.
+
+Each task registers its networks in its own package (`realfake/hands/model.py`,
+`realfake/sd_detector/models.py`, `realfake/dcgan/models.py`) with `@register_model("name")`.
+A model spec is a plain dict, stored with the weights, so a checkpoint or `model_best/` entry
+carries everything needed to rebuild its network (as nanoGPT's checkpoints do).
+"""
 from __future__ import annotations
 
-import torch
+import importlib
+from typing import Callable
+
 from torch import nn
 
-
-def conv_bn(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.GELU())
-
-
-class ConvBlock(nn.Module):
-    """Two 3x3 conv-BN-GELU layers with a residual path, then 2x2 max pooling: halves H and W."""
-
-    def __init__(self, c_in: int, c_out: int):
-        super().__init__()
-        self.first = conv_bn(c_in, c_out)
-        self.second = conv_bn(c_out, c_out)
-        self.pool = nn.MaxPool2d(2)
-
-    def forward(self, x):
-        x = self.first(x)
-        return self.pool(x + self.second(x))
+REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+# Task modules that register models; imported on first use so that `build_model` finds every name.
+PROVIDERS = ("realfake.hands.model", "realfake.sd_detector.models", "realfake.dcgan.models")
 
 
-class HandNet(nn.Module):
-    """Image classifier for small greyscale images (default 1 x 32 x 32, 3 classes).
-
-    width   channels of the first block; each later block doubles them (capped at 8 x width)
-    depth   number of pooling blocks (32 -> 16 -> 8 -> 4 for depth 3)
-    """
-
-    def __init__(self, width: int = 32, depth: int = 3, dropout: float = 0.2, n_classes: int = 3,
-                 in_channels: int = 1):
-        super().__init__()
-        channels = [min(width * 2 ** i, width * 8) for i in range(depth)]
-        self.stem = conv_bn(in_channels, width)                       # B x width x 32 x 32
-        blocks, c_in = [], width
-        for c_out in channels:                                        # B x c_out x H/2 x W/2 each
-            blocks.append(ConvBlock(c_in, c_out))
-            c_in = c_out
-        self.blocks = nn.Sequential(*blocks)
-        self.head = nn.Sequential(                                    # B x n_classes
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(c_in, n_classes))
-
-    def forward(self, x):
-        return self.head(self.blocks(self.stem(x)))
+def register_model(name: str):
+    """Class or factory decorator: `build_model({"name": name, **kwargs})` calls it with kwargs."""
+    def decorate(factory):
+        if name in REGISTRY and REGISTRY[name] is not factory:
+            raise ValueError(f"model name {name!r} is registered twice")
+        REGISTRY[name] = factory
+        return factory
+    return decorate
 
 
-def build_model(arch: dict) -> HandNet:
-    """A HandNet from the architecture part of a config: {'width', 'depth', 'dropout'}."""
-    return HandNet(width=arch["width"], depth=arch["depth"], dropout=arch["dropout"])
+def _load_providers() -> None:
+    for module in PROVIDERS:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as error:
+            if error.name != module:  # the provider exists but something it needs is missing
+                raise
+
+
+def model_factory(name: str) -> Callable[..., nn.Module]:
+    if name not in REGISTRY:
+        _load_providers()
+    if name not in REGISTRY:
+        raise KeyError(f"unknown model {name!r}; known: {sorted(REGISTRY)}")
+    return REGISTRY[name]
+
+
+def build_model(spec: dict) -> nn.Module:
+    """The network described by `spec`: its "name" picks the architecture, the rest are its arguments."""
+    if "name" not in spec:
+        raise KeyError(f"model spec {spec} has no 'name'; known names: {sorted(REGISTRY) or 'see realfake.models'}")
+    arguments = {k: v for k, v in spec.items() if k != "name"}
+    return model_factory(spec["name"])(**arguments)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -19,7 +19,7 @@ def save_figure(fig, path: Path | str) -> Path:
 
 
 def image_grid(images, titles=None, ncols: int = 8, scale: float = 1.3, suptitle: str | None = None):
-    """A grid of greyscale images (uint8 tensors C x H x W or 2-D arrays) with optional titles."""
+    """A grid of images (uint8 tensors 1 x H x W or 3 x H x W, or arrays) with optional titles."""
     n = len(images)
     nrows = max(1, -(-n // ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * scale, nrows * scale * 1.15), squeeze=False)
@@ -28,8 +28,14 @@ def image_grid(images, titles=None, ncols: int = 8, scale: float = 1.3, suptitle
         if i >= n:
             continue
         image = images[i]
-        image = image.squeeze(0).numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
-        ax.imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        if isinstance(image, torch.Tensor):
+            image = image.permute(1, 2, 0) if image.dim() == 3 else image
+            image = image.squeeze(-1).numpy()
+        image = np.asarray(image)
+        if image.ndim == 3:   # H x W x 3 colour
+            ax.imshow(image, interpolation="nearest")
+        else:
+            ax.imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
         if titles is not None:
             ax.set_title(titles[i], fontsize=7)
     if suptitle:
@@ -172,21 +178,36 @@ def plot_learning_curve(frame, x: str, title: str, xlabel: str):
 
 
 def show(fig, path: Path | str | None = None):
-    """Save the figure (if a path is given) and display it in the notebook."""
+    """Save the figure (if a path is given) and show it inline, then close it.
+
+    The figure is rendered to PNG here and handed to IPython's display, so it appears in the
+    notebook under any matplotlib backend (Agg included, which `make test` uses); outside
+    IPython it goes to plt.show().
+    """
     if path is not None:
         save_figure(fig, path)
-    plt.show()
+    try:
+        from IPython import get_ipython
+        from IPython.display import Image as InlineImage, display
+    except ImportError:  # pragma: no cover - IPython comes with jupyter
+        get_ipython = lambda: None  # noqa: E731
+    if get_ipython() is not None:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+        display(InlineImage(data=buffer.getvalue(), format="png"))
+    else:
+        plt.show()
     plt.close(fig)
 
 
-def plot_search_history(trials, title: str = "Search history"):
+def plot_search_history(trials, title: str = "Search history", ylabel: str = "validation balanced accuracy"):
     """Each finished trial's validation score, and the best so far, against trial number."""
     done = trials[trials.state == "COMPLETE"]
     n_pruned = int((trials.state == "PRUNED").sum())
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.scatter(done.number, done.value, label="complete trial", s=18)
     ax.plot(done.number, done.value.cummax(), color="C1", label="best so far")
-    ax.set(xlabel="trial", ylabel="validation balanced accuracy",
+    ax.set(xlabel="trial", ylabel=ylabel,
            title=f"{title} ({len(done)} complete, {n_pruned} pruned early)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

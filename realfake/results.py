@@ -1,13 +1,13 @@
-"""Machine-readable results of a run (`results/*_metrics.json`)."""
+"""Machine-readable results of a run (`results/*_metrics.json`), written atomically."""
 import json
 import time
 from pathlib import Path
 
+from .state import atomic_write_text
+
 
 def write_metrics(path: Path | str, metrics: dict) -> dict:
-    """Write `metrics` as JSON, stamped with the time; return what was written."""
-    record = {"written": time.strftime("%Y-%m-%d %H:%M:%S"), **metrics}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2, default=str))
+    """Write `metrics` as JSON, stamped with the date; return what was written."""
+    record = {"written": time.strftime("%Y-%m-%d"), **metrics}
+    atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")
     return record

@@ -1,10 +1,19 @@
-"""Execute notebooks top to bottom, in place, with their outputs saved (`make run`).
+"""Execute notebooks top to bottom, in place, with their outputs saved as a report (`make run`).
 
     python -m realfake.run_notebooks notebooks/hands_classifier_clean.ipynb [...]
 
-The run profile comes from REALFAKE_PROFILE, as in Jupyter. A failing cell stops the run
-with the cell's error, and the notebook is still written so the error can be read there.
+The run profile comes from REALFAKE_PROFILE, as in Jupyter. The executed notebook is cleaned
+so it reads well on GitHub and re-running it gives a small diff:
+  * a progress bar's redraws (carriage returns) are reduced to its last state;
+  * widget outputs are replaced by their text (a widget shows as "Loading widget" outside Jupyter);
+  * the machine's absolute paths become relative ones;
+  * execution timestamps are dropped from the cell metadata.
+The notebook replaces the old one only when every cell ran; a failed run is written to
+results/failed_notebooks/ so the error can be read there, and the committed one stays.
 """
+from __future__ import annotations
+
+import re
 import sys
 import time
 from pathlib import Path
@@ -13,16 +22,81 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from .paths import repo_root
+from .state import atomic_write_text
 
-def run_notebook(path: Path, timeout: int = 3600) -> float:
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def collapse_redraws(text: str) -> str:
+    """Keep, on each line, only what was written after its last carriage return."""
+    return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
+
+
+def relative_paths(text: str, root: Path) -> str:
+    """Replace the repository's absolute path (and its parent's) by relative ones."""
+    root = root.resolve()
+    text = text.replace(str(root) + "/", "").replace(str(root), ".")
+    return text.replace(str(root.parent) + "/", "../")
+
+
+def clean_notebook(notebook, root: Path):
+    """Clean an executed notebook in place (see the module docstring); returns it."""
+    notebook.metadata.pop("widgets", None)
+    for cell in notebook.cells:
+        cell.metadata.pop("execution", None)
+        if cell.cell_type != "code":
+            continue
+        outputs = []
+        for output in cell.get("outputs", []):
+            if output.output_type == "stream":
+                output.text = relative_paths(collapse_redraws(output.text), root)
+                if not output.text.strip():
+                    continue
+            elif output.output_type in ("display_data", "execute_result"):
+                data = output.get("data", {})
+                if WIDGET_MIME in data:
+                    data.pop(WIDGET_MIME)
+                    if not data.get("text/plain", "").strip() or data.get("text/plain", "").startswith(("HBox(", "VBox(")):
+                        continue
+                for mime in ("text/plain", "text/html", "text/markdown"):
+                    if mime in data:
+                        value = data[mime] if isinstance(data[mime], str) else "".join(data[mime])
+                        data[mime] = relative_paths(value, root)
+            elif output.output_type == "error":
+                output.traceback = [relative_paths(line, root) for line in output.traceback]
+            outputs.append(output)
+        # Consecutive stream outputs of one kind are merged, as Jupyter shows them.
+        merged = []
+        for output in outputs:
+            if (merged and output.output_type == "stream" and merged[-1].output_type == "stream"
+                    and merged[-1].name == output.name):
+                merged[-1].text = collapse_redraws(merged[-1].text + output.text)
+            else:
+                merged.append(output)
+        cell.outputs = merged
+    return notebook
+
+
+def run_notebook(path: Path, timeout: int = 7200) -> float:
+    """Execute `path` in its folder, clean it and write it back; raise CellExecutionError on failure."""
+    path = Path(path)
+    root = repo_root(path.parent)
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     started = time.perf_counter()
     try:
         client.execute()
-    finally:
-        nbformat.write(notebook, path)
+    except CellExecutionError:
+        failed = root / "results" / "failed_notebooks" / path.name
+        atomic_write_text(failed, nbformat.writes(clean_notebook(notebook, root)))
+        print(f"{path} failed; the executed copy with the error is {failed.relative_to(root)}; "
+              f"{path.name} itself is unchanged", file=sys.stderr)
+        raise
+    nbformat.validate(notebook)
+    atomic_write_text(path, nbformat.writes(clean_notebook(notebook, root)))
     return time.perf_counter() - started
 
 
@@ -32,7 +106,7 @@ def main(paths: list[str]) -> int:
         try:
             seconds = run_notebook(Path(name))
         except CellExecutionError as error:
-            print(f"{name} failed:\n{error}", file=sys.stderr)
+            print(f"{name} failed:\n" + ANSI_COLOUR.sub("", str(error)), file=sys.stderr)
             return 1
         print(f"{name}: done in {seconds:.0f} s", flush=True)
     return 0

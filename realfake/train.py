@@ -1,12 +1,13 @@
-"""The training recipe for small image classifiers, all in one place.
+"""The training recipe for small image classifiers on uint8 tensors, all in one place.
 
 Data stays as tensors on the device for the whole run (decoded once by `images.py`): each
 epoch draws a class-balanced sample of indices, augments the batch on the device (random
 horizontal flip and a shift of a few pixels), and takes AdamW steps under a one-cycle learning
-rate (linear warm-up, linear decay). Checkpoints after every epoch make a long run resumable; a seed makes it repeatable.
+rate (linear warm-up, linear decay). The epochs, seeding, checkpoints and history are
+`loop.fit`'s; this module only says what one step does.
 
-A config is a plain dict:
-    arch             {"width": 32, "depth": 3, "dropout": 0.2}   (see models.HandNet)
+A config is a plain dict (each task keeps its defaults, e.g. `realfake.hands.config`):
+    model            the network, e.g. {"name": "handnet", "width": 32, "depth": 3, "dropout": 0.2}
     epochs           passes of `epoch_size` sampled images
     epoch_size       images drawn per epoch, class-balanced (None: as many as the training set has)
     batch_size, lr, weight_decay, label_smoothing
@@ -15,53 +16,22 @@ A config is a plain dict:
 """
 from __future__ import annotations
 
-import json
-import os
-import random
-import time
+import sys
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
+from . import loop
 from .dedup import data_fingerprint
+from .loop import TrainState, fit, seed_everything
 from .models import build_model
+from .state import code_version
 
-DEFAULT_CONFIG = {
-    "arch": {"width": 32, "depth": 3, "dropout": 0.2},
-    "epochs": 20,
-    "epoch_size": None,
-    "batch_size": 128,
-    "lr": 3e-3,
-    "weight_decay": 5e-4,
-    "label_smoothing": 0.1,
-    "flip": True,
-    "shift": 2,
-    "seed": 0,
-}
-
-
-def make_config(**overrides) -> dict:
-    """DEFAULT_CONFIG with `overrides` applied (arch may be given in part)."""
-    config = json.loads(json.dumps(DEFAULT_CONFIG))
-    for key, value in overrides.items():
-        if key not in config:
-            raise KeyError(f"unknown config key {key!r}; known: {sorted(config)}")
-        config[key] = {**config[key], **value} if key == "arch" else value
-    return config
-
-
-def seed_everything(seed: int) -> None:
-    """Same seed, same run: Python, NumPy and torch generators, deterministic kernels."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.backends.cudnn.benchmark = False
-    torch.use_deterministic_algorithms(True, warn_only=True)
+CONFIG_KEYS = ("model", "epochs", "epoch_size", "batch_size", "lr", "weight_decay", "label_smoothing",
+               "flip", "shift", "seed")
 
 
 def to_input(pixels: torch.Tensor) -> torch.Tensor:
@@ -109,8 +79,7 @@ def predict_proba(model: torch.nn.Module, pixels: torch.Tensor, device=None, bat
                   tta: bool = False) -> torch.Tensor:
     """Class probabilities (N x classes, on the CPU).
 
-    tta  average over the image and its mirror. Off by default: on the held-out generators it
-         did not help (balanced accuracy 0.918 with, 0.928 without, full recipe).
+    tta  average over the image and its mirror (off by default; see the hands notebook).
     """
     device = device or next(model.parameters()).device
     model.eval()
@@ -121,94 +90,97 @@ def predict_proba(model: torch.nn.Module, pixels: torch.Tensor, device=None, bat
         if tta:
             probs = (probs + model(x.flip(3)).float().softmax(1)) / 2
         out.append(probs.cpu())
-    return torch.cat(out) if out else torch.zeros((0, model.head[-1].out_features))
-
-
-def train_classifier(config: dict, train_pixels: torch.Tensor, train_labels: torch.Tensor,
-                     val_pixels: torch.Tensor | None = None, val_labels: torch.Tensor | None = None,
-                     device=None, checkpoint: Path | str | None = None,
-                     on_epoch_end: Callable[[int, dict], None] | None = None, progress: bool = True):
-    """Train a fresh model; return (model, history), history being one dict per epoch.
-
-    checkpoint    file written after every epoch; a run with the same config resumes from it
-    on_epoch_end  called with (epoch, record) after each epoch, e.g. to prune an Optuna trial
-    """
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    seed_everything(config["seed"])
-    model = build_model(config["arch"]).to(device)
-    epoch_size = config["epoch_size"] or len(train_labels)
-    steps_per_epoch = -(-epoch_size // config["batch_size"])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, one_cycle(config["epochs"] * steps_per_epoch))
-    generator = torch.Generator().manual_seed(config["seed"])
-    history: list[dict] = []
-    start_epoch = 0
-
-    # A checkpoint is resumed only for the same config and the same training images.
-    checkpoint = Path(checkpoint) if checkpoint else None
-    fingerprint = data_fingerprint(train_pixels, train_labels) if checkpoint else None
-    if checkpoint and checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=False, map_location="cpu")  # RNG states stay on the CPU
-        if state["config"] == config and state.get("data_fingerprint") == fingerprint:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            generator.set_state(state["generator"])
-            torch.set_rng_state(state["torch_rng"])  # dropout draws from the global generator
-            if device.type == "cuda" and state.get("cuda_rng") is not None:
-                torch.cuda.set_rng_state(state["cuda_rng"], device)
-            history, start_epoch = state["history"], state["epoch"]
-
-    x_train = to_input(train_pixels.to(device))
-    y_train = train_labels.to(device)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
-    bar = tqdm(range(start_epoch, config["epochs"]), desc="epochs", disable=not progress,
-               initial=start_epoch, total=config["epochs"])
-    for epoch in bar:
-        started = time.perf_counter()
-        model.train()
-        order = balanced_epoch(train_labels, epoch_size, generator).to(device)
-        loss_sum = correct = 0.0
-        for step in range(steps_per_epoch):
-            index = order[step * config["batch_size"]:(step + 1) * config["batch_size"]]
-            x = augment(x_train[index], config["flip"], config["shift"], generator)
-            y = y_train[index]
-            with autocast:
-                logits = model(x)
-                loss = F.cross_entropy(logits, y, label_smoothing=config["label_smoothing"])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            loss_sum += loss.item() * len(y)
-            correct += (logits.argmax(1) == y).sum().item()
-        record = {"epoch": epoch + 1, "train_loss": loss_sum / epoch_size, "train_acc": correct / epoch_size,
-                  "lr": scheduler.get_last_lr()[0]}
-        if val_pixels is not None and len(val_pixels):
-            record.update(evaluate_loss_acc(model, val_pixels, val_labels, device))
-        record["seconds"] = time.perf_counter() - started
-        history.append(record)
-        bar.set_postfix({k: round(v, 3) for k, v in record.items() if k in ("train_loss", "val_acc", "val_bal_acc")})
-        if checkpoint:
-            checkpoint.parent.mkdir(parents=True, exist_ok=True)
-            torch.save({"config": config, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
-                        "torch_rng": torch.get_rng_state(),
-                        "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-                        "data_fingerprint": fingerprint, "history": history, "epoch": epoch + 1}, checkpoint)
-        if on_epoch_end:
-            on_epoch_end(epoch + 1, record)
-    model.eval()
-    return model, history
+    if out:
+        return torch.cat(out)
+    return torch.zeros((0, model(torch.zeros((1, *pixels.shape[1:]), device=device)).shape[1]))
 
 
 @torch.no_grad()
 def evaluate_loss_acc(model, pixels, labels, device) -> dict:
     """Validation loss, accuracy and class-balanced accuracy (mean per-class recall)."""
     probs = predict_proba(model, pixels, device)
-    model.train()
     loss = F.nll_loss(probs.clamp_min(1e-8).log(), labels).item()
     predicted = probs.argmax(1)
     recalls = [(predicted[labels == c] == c).float().mean().item() for c in labels.unique()]
     return {"val_loss": loss, "val_acc": (predicted == labels).float().mean().item(),
             "val_bal_acc": float(np.mean(recalls))}
+
+
+def recipe_version(model: torch.nn.Module) -> str:
+    """The code that decides what training does: the loop, this recipe and the network's module."""
+    return code_version(loop, sys.modules[__name__], sys.modules[type(model).__module__])
+
+
+def train_classifier(config: dict, train_pixels: torch.Tensor, train_labels: torch.Tensor,
+                     val_pixels: torch.Tensor | None = None, val_labels: torch.Tensor | None = None,
+                     device=None, checkpoint: Path | str | None = None,
+                     on_epoch_end: Callable[[int, dict], bool | None] | None = None, progress: bool = True,
+                     retrain: bool = False):
+    """Train a fresh model; return (model, history), history being one dict per epoch.
+
+    checkpoint    file written after every epoch; a run with the same config, data and code resumes from it
+    on_epoch_end  called with (epoch, record) after each epoch, e.g. to prune an Optuna trial
+    retrain       ignore an existing checkpoint and train from the start
+    """
+    unknown = set(config) - set(CONFIG_KEYS)
+    if unknown:
+        raise KeyError(f"unknown config keys {sorted(unknown)}; known: {list(CONFIG_KEYS)}")
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    seed_everything(config["seed"])
+    model = build_model(config["model"]).to(device)
+    epoch_size = config["epoch_size"] or len(train_labels)
+    batch_size = config["batch_size"]
+    steps_per_epoch = -(-epoch_size // batch_size)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, one_cycle(config["epochs"] * steps_per_epoch))
+    generator = torch.Generator().manual_seed(config["seed"])
+    state = TrainState({"model": model}, {"optimizer": optimizer}, {"scheduler": scheduler}, generator)
+
+    x_train = to_input(train_pixels.to(device))
+    y_train = train_labels.to(device)
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
+                else torch.autocast("cpu", enabled=False))
+
+    def batches(epoch: int):
+        order = balanced_epoch(train_labels, epoch_size, generator).to(device)
+        for start in range(0, steps_per_epoch * batch_size, batch_size):
+            yield order[start:start + batch_size]
+
+    def step(index: torch.Tensor) -> dict:
+        x = augment(x_train[index], config["flip"], config["shift"], generator)
+        y = y_train[index]
+        with autocast:
+            logits = model(x)
+            loss = F.cross_entropy(logits, y, label_smoothing=config["label_smoothing"])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        return {"train_loss": loss.item(), "train_acc": (logits.argmax(1) == y).float().mean().item(), "n": len(y)}
+
+    def evaluate(epoch: int) -> dict:
+        if val_pixels is None or not len(val_pixels):
+            return {}
+        record = evaluate_loss_acc(model, val_pixels, val_labels, device)
+        model.train()
+        return record
+
+    history = fit(state, epochs=config["epochs"], batches=batches, step=step, config=config,
+                  checkpoint=checkpoint, fingerprint=data_fingerprint(train_pixels, train_labels) if checkpoint else None,
+                  code=recipe_version(model), evaluate=evaluate, on_epoch_end=on_epoch_end,
+                  progress=progress, retrain=retrain, verbose=progress)
+    model.eval()
+    return model, history
+
+
+def labels_with_guesses(probs: torch.Tensor, readable: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Predicted labels for every image, and which of them are guesses.
+
+    An unreadable image has no pixels to classify; it gets the class predicted most often for
+    the readable ones (the best guess under the set's own class mix) and is flagged.
+    """
+    labels = probs.argmax(1)
+    guessed = ~readable
+    if guessed.any() and readable.any():
+        labels[guessed] = torch.bincount(labels[readable], minlength=probs.shape[1]).argmax()
+    return labels, guessed

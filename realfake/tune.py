@@ -1,90 +1,81 @@
-"""Hyper-parameter search (Optuna, TPE sampler, median pruning, SQLite storage) and learning curves.
+"""Hyper-parameter search, task-free: Optuna (TPE sampler, pruning, SQLite storage).
 
-The search trains with `train.train_classifier` on the training split and scores the
-validation split (whose generators never appear in training) by balanced accuracy: the test
-set's class mix is unknown, so every class counts the same.
+A task gives a search space (a plain table) and an objective; this module keeps the study on
+disk so an interrupted search resumes, and makes sure a resumed search *continues*: the TPE
+sampler is seeded with the seed plus the number of trials already stored, so the random
+start-up trials of a second session differ from the first session's.
+
+Best settings are written for the clean notebook only by an explicit choice (`replace=True`),
+and never by a smaller profile over a bigger one's (smoke < cpu < full); otherwise they go to a
+candidate file beside the study, and the committed settings stay.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable
 
 import optuna
 import pandas as pd
 import torch
 
-from .train import make_config, train_classifier
+from .profile import PROFILES
+from .state import atomic_write_text, read_json
+from .train import train_classifier
 
-# The search space, in the order Optuna is asked (the order fixes what a seeded sampler draws):
-# name -> (suggest method, its arguments, what it means). Architecture settings go to config["arch"].
-SEARCH_SPACE = {
-    "width": ("categorical", ([16, 24, 32, 48, 64],), "channels of the first block: 16, 24, 32, 48, 64"),
-    "depth": ("int", (2, 4), "pooling blocks: 2, 3, 4"),
-    "dropout": ("float", (0.0, 0.5), "0 to 0.5"),
-    "lr": ("float_log", (3e-4, 1e-2), "3e-4 to 1e-2 (log)"),
-    "weight_decay": ("float_log", (1e-5, 1e-2), "1e-5 to 1e-2 (log)"),
-    "label_smoothing": ("float", (0.0, 0.2), "0 to 0.2"),
-    "batch_size": ("categorical", ([64, 128, 256],), "64, 128, 256"),
-    "flip": ("categorical", ([True, False],), "True / False"),
-    "shift": ("int", (0, 3), "0 to 3 pixels"),
-}
-ARCH_PARAMS = ("width", "depth", "dropout")
-SEARCH_SPACE_DOC = {name: doc for name, (_, _, doc) in SEARCH_SPACE.items()}
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
-def _suggest(trial: optuna.Trial, name: str, kind: str, args: tuple):
-    if kind == "float_log":
-        return trial.suggest_float(name, *args, log=True)
-    return getattr(trial, f"suggest_{kind}")(name, *args)
-
-
-def config_from_params(params: dict, epochs: int, seed: int) -> dict:
-    """The training config for a set of searched parameters (a trial's, or the best one's)."""
-    return make_config(arch={k: params[k] for k in ARCH_PARAMS},
-                       **{k: v for k, v in params.items() if k not in ARCH_PARAMS},
-                       epochs=epochs, seed=seed)
-
-
-def suggest_config(trial: optuna.Trial, epochs: int, seed: int) -> dict:
-    """Ask the trial for every setting of SEARCH_SPACE; return them as a training config."""
-    params = {name: _suggest(trial, name, kind, args) for name, (kind, args, _) in SEARCH_SPACE.items()}
-    return config_from_params(params, epochs, seed)
-
-
-def run_study(name: str, storage_path: Path | str, train_data, val_data, n_trials: int, epochs: int,
-              seed: int = 0, timeout: float | None = None, device=None, overrides: dict | None = None) -> optuna.Study:
-    """Run (or resume) a study until it has `n_trials` finished trials (or `timeout` seconds pass).
-
-    train_data, val_data  (pixels, labels) pairs. Completed and pruned trials stored in the
-    SQLite file count, so an interrupted search picks up where it stopped.
-    overrides             config values fixed for every trial (e.g. a small epoch_size for smoke runs)
-    """
+def open_study(name: str, storage_path: Path | str, seed: int = 0, direction: str = "maximize",
+               n_startup_trials: int = 8, pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
+    """Create or reopen the study `name` stored in the SQLite file `storage_path`."""
     storage_path = Path(storage_path)
     storage_path.parent.mkdir(parents=True, exist_ok=True)
-    study = optuna.create_study(
-        study_name=name, storage=f"sqlite:///{storage_path}", load_if_exists=True, direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(8, max(1, n_trials // 3))),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=max(1, epochs // 3)))
-    finished = [t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
-    remaining = n_trials - len(finished)
+    storage = f"sqlite:///{storage_path}"
+    try:
+        stored = len(optuna.load_study(study_name=name, storage=storage).trials)
+    except KeyError:
+        stored = 0
+    sampler = optuna.samplers.TPESampler(seed=seed + stored, n_startup_trials=n_startup_trials)
+    return optuna.create_study(study_name=name, storage=storage, load_if_exists=True, direction=direction,
+                               sampler=sampler, pruner=pruner or optuna.pruners.MedianPruner(n_startup_trials=4))
 
-    def objective(trial: optuna.Trial) -> float:
-        config = {**suggest_config(trial, epochs, seed), **(overrides or {})}
 
-        def report(epoch: int, record: dict) -> None:
-            trial.report(record["val_bal_acc"], epoch)
-            if trial.should_prune():
-                raise optuna.TrialPruned()
+def suggest(trial: optuna.Trial, space: dict) -> dict:
+    """Ask the trial for every setting of `space`, in its order.
 
-        _, history = train_classifier(config, *train_data, *val_data, device=device,
-                                      on_epoch_end=report, progress=False)
-        trial.set_user_attr("val_acc", history[-1]["val_acc"])
-        trial.set_user_attr("seconds", sum(r["seconds"] for r in history))
-        return history[-1]["val_bal_acc"]
+    space: name -> ("categorical", [choices]) | ("int", low, high) | ("float", low, high)
+                   | ("float_log", low, high), optionally followed by a description string.
+    """
+    params = {}
+    for name, (kind, *args) in space.items():
+        args = [a for a in args if not isinstance(a, str)]
+        if kind == "float_log":
+            params[name] = trial.suggest_float(name, *args, log=True)
+        elif kind == "categorical":
+            params[name] = trial.suggest_categorical(name, args[0])
+        else:
+            params[name] = getattr(trial, f"suggest_{kind}")(name, *args)
+    return params
 
+
+def finished_trials(study: optuna.Study) -> list:
+    return [t for t in study.trials if t.state in FINISHED]
+
+
+def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], float], n_trials: int,
+               timeout: float | None = None) -> optuna.Study:
+    """Run trials until the study holds `n_trials` finished ones (or `timeout` seconds pass)."""
+    remaining = n_trials - len(finished_trials(study))
     if remaining > 0:
-        study.optimize(objective, n_trials=remaining, timeout=timeout, show_progress_bar=True)
+        study.optimize(objective, n_trials=remaining, timeout=timeout, show_progress_bar=False,
+                       callbacks=[_print_trial])
     return study
+
+
+def _print_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    value = f"{trial.value:.4f}" if trial.value is not None else "-"
+    print(f"trial {trial.number}: {trial.state.name.lower()}, value {value}", flush=True)
 
 
 def trials_table(study: optuna.Study) -> pd.DataFrame:
@@ -92,29 +83,45 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
     return frame.rename(columns=lambda c: c.replace("params_", "").replace("user_attrs_", ""))
 
 
-def save_best(study: optuna.Study, path: Path | str, epochs: int, seed: int) -> dict:
-    """Write the best trial's training config, with where it came from, for the clean notebook."""
-    best = study.best_trial
-    config = config_from_params(best.params, epochs, seed)
-    record = {"config": config, "study": study.study_name, "trial": best.number,
-              "val_bal_acc": best.value, "val_acc": best.user_attrs.get("val_acc")}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2))
-    return record
-
-
 def param_importances(study: optuna.Study) -> dict:
     """fANOVA importance of each setting; empty when too few trials have finished to tell."""
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if len(complete) < 3:
         return {}
-    importances = optuna.importance.get_param_importances(study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
+    importances = optuna.importance.get_param_importances(
+        study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
     return {name: float(value) for name, value in importances.items()}
 
 
-def load_best_config(path: Path | str) -> dict:
-    return json.loads(Path(path).read_text())["config"]
+def save_best(path: Path | str, record: dict, profile: str, replace: bool = False,
+              candidate_dir: Path | str | None = None) -> Path:
+    """Write the best settings `record` (stamped with `profile`) for the clean notebook.
+
+    The committed file at `path` is replaced only when `replace` is set and its own profile is not
+    bigger than `profile`. Otherwise the record goes to `<candidate_dir>/<name>_candidate.json`
+    and the message says how to adopt it. Returns the file written.
+    """
+    path = Path(path)
+    record = {**record, "profile": profile}
+    stored = read_json(path, "best settings") if path.exists() else None
+    stored_rank = PROFILES.index(stored.get("profile", "full")) if stored else -1
+    if replace and stored_rank <= PROFILES.index(profile):
+        atomic_write_text(path, json.dumps(record, indent=2) + "\n")
+        print(f"best settings written to {path}")
+        return path
+    target = Path(candidate_dir or path.parent) / f"{path.stem}_candidate.json"
+    atomic_write_text(target, json.dumps(record, indent=2) + "\n")
+    why = ("REALFAKE_SAVE_BEST=1 was not set" if not replace else
+           f"the committed settings come from the bigger {stored.get('profile')} profile")
+    print(f"best settings written to {target}, not to {path} ({why})")
+    return target
+
+
+def load_best(path: Path | str) -> dict:
+    record = read_json(path, "best settings")
+    if record is None:
+        raise FileNotFoundError(f"no best settings in {path}: run the hypertune notebook (see README)")
+    return record
 
 
 def _fit_and_score(config: dict, pixels, labels, val_data, device) -> dict:

@@ -266,3 +266,28 @@ def test_split_with_a_student_in_two_classes(grouped):
         train, val = split_by_source(data, 0.2, seed)
         assert not sources_of(data, train) & sources_of(data, val)
         assert len(train) + len(val) == len(data)
+
+
+# ---------------------------------------------------------------- coursework 1's reals are optional (fault 5)
+
+def test_missing_extra_real_folder_warns_and_trains_on_the_rest(hand_root):
+    import shutil
+    shutil.rmtree(hand_root / "data" / "hands_cw1")
+    with pytest.warns(UserWarning, match="hands_cw1/real_hands is missing .*optional.*coursework-2 folders only"):
+        data = load_hand_data(".", progress=False)
+    assert data.class_counts()["real"] == 3 and not any("hands_cw1" in n for n in data.names)
+
+
+def test_prepare_data_links_required_and_skips_optional(tmp_path):
+    from realfake.hands.data import LINKS, prepare_data
+    source, root = tmp_path / "source", tmp_path / "repo"
+    for rel in LINKS.values():
+        if not rel.startswith("hands_cw1"):
+            (source / rel).mkdir(parents=True)
+    root.mkdir()
+    done = prepare_data(source, root)
+    assert any("skipped data/hands_cw1/real_hands" in line and "optional" in line for line in done)
+    assert (root / "test_hands").is_symlink() and not (root / "data" / "hands_cw1").exists()
+    (source / "hands" / "GAN_hands").rmdir()
+    with pytest.raises(FileNotFoundError, match="lacks hands/GAN_hands"):
+        prepare_data(source, root)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from realfake.submission import (SubmissionError, format_lines, read_submission, submission_path,
+from realfake.hands.submission import (EXPECTED_NAMES, SubmissionError, format_lines, read_submission, submission_path,
                                  validate_submission, write_submission)
 
 NAMES = [f"test_hand_{i:04d}.jpeg" for i in range(1, 5)]
@@ -126,14 +126,44 @@ def test_write_valid_submission_sorted_with_trailing_newline(tmp_path):
     (NAMES, [0, 1, -1, 1], NAMES),                                  # label -1
     (NAMES[:3], [0, 1, 2], NAMES),                                  # a test image missing
     (NAMES + ["test_hand_0009.jpeg"], [0, 1, 2, 1, 0], NAMES),      # an unknown image
-    (NAMES[:3] + ["test_hand_0001.jpeg"], [0, 1, 2, 1], None),      # a duplicate
-    (["hand_1.jpeg"] + NAMES[1:], [0, 1, 2, 1], None),              # bad name
+    (NAMES[:3] + ["test_hand_0001.jpeg"], [0, 1, 2, 1], NAMES),     # a duplicate
+    (["hand_1.jpeg"] + NAMES[1:], [0, 1, 2, 1], NAMES),             # bad name
 ])
 def test_write_invalid_submission_writes_nothing(tmp_path, names, labels, expected):
     path = tmp_path / "abc123_classified_hands.csv"
     with pytest.raises(SubmissionError):
         write_submission(path, names, labels, expected_names=expected)
     assert not path.exists()
+
+
+@pytest.mark.parametrize("found", [[], EXPECTED_NAMES[:100], EXPECTED_NAMES[:-1]],
+                         ids=["empty test_hands", "100 of 8434", "one missing"])
+def test_partial_test_set_keeps_the_old_deliverable(tmp_path, found):
+    """Fault: an empty or partial test_hands/ used to overwrite the CSV before validation failed."""
+    path = tmp_path / "abc123_classified_hands.csv"
+    full = write_submission(path, list(EXPECTED_NAMES), [i % 3 for i in range(len(EXPECTED_NAMES))])
+    before = full.read_bytes()
+    assert len(read_submission(path)) == 8434
+    with pytest.raises(SubmissionError, match="test images have no line"):
+        write_submission(path, list(found), [0] * len(found))        # default: the 8434 course names
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]      # no temporary file left behind
+
+
+def test_failed_write_keeps_the_old_deliverable(tmp_path, monkeypatch):
+    """A crash while writing (here: the disk fills up) leaves the old file whole."""
+    import realfake.state as state
+    path = tmp_path / "abc123_classified_hands.csv"
+    write_submission(path, NAMES, [0, 1, 2, 1], expected_names=NAMES)
+    before = path.read_bytes()
+
+    def full_disk(*args):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(state.os, "fsync", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        write_submission(path, NAMES, [2, 2, 2, 2], expected_names=NAMES)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
 
 
 def test_format_lines_length_mismatch():

@@ -9,11 +9,12 @@ import torch
 
 import realfake.train as train
 from realfake.metrics import classification_summary
-from realfake.model_store import data_fingerprint, load_matching_model, save_model
-from realfake.train import (DEFAULT_CONFIG, augment, balanced_epoch, make_config, predict_proba, to_input,
-                            train_classifier)
+from realfake.dedup import data_fingerprint
+from realfake.hands.config import DEFAULT_CONFIG, make_config
+from realfake.model_store import load_model, save_model
+from realfake.train import augment, balanced_epoch, predict_proba, to_input, train_classifier
 
-TINY = dict(arch={"width": 4, "depth": 2}, epochs=2, epoch_size=64, batch_size=32)
+TINY = dict(model={"width": 4, "depth": 2}, epochs=2, epoch_size=64, batch_size=32)
 
 
 def tiny_config(**overrides):
@@ -47,12 +48,12 @@ def interrupt_after(epoch: int):
 
 # ---------------------------------------------------------------- config
 
-def test_make_config_merges_arch_and_copies():
-    config = make_config(arch={"width": 4}, epochs=3)
-    assert config["arch"] == {"width": 4, "depth": 3, "dropout": 0.2}
+def test_make_config_merges_model_and_copies():
+    config = make_config(model={"width": 4}, epochs=3)
+    assert config["model"] == {"name": "handnet", "width": 4, "depth": 3, "dropout": 0.2}
     assert config["epochs"] == 3 and config["batch_size"] == DEFAULT_CONFIG["batch_size"]
-    config["arch"]["depth"] = 99
-    assert DEFAULT_CONFIG["arch"]["depth"] == 3 and make_config()["arch"]["depth"] == 3
+    config["model"]["depth"] = 99
+    assert DEFAULT_CONFIG["model"]["depth"] == 3 and make_config()["model"]["depth"] == 3
     with pytest.raises(KeyError, match="unknown config key 'epoch'"):
         make_config(epoch=3)
 
@@ -138,7 +139,7 @@ def test_checkpoint_of_another_config_is_ignored(module_data, tmp_path):
     fresh, fresh_history = fit(tiny_config(seed=1), module_data)
     assert same_weights(other, fresh)
     assert without_seconds(history) == without_seconds(fresh_history)
-    assert torch.load(checkpoint, weights_only=False)["config"]["seed"] == 1   # overwritten by the new run
+    assert torch.load(checkpoint, weights_only=True)["config"]["seed"] == 1   # overwritten by the new run
 
 
 def resume_matches_uninterrupted(config, data, tmp_path) -> tuple[bool, list, list]:
@@ -146,7 +147,7 @@ def resume_matches_uninterrupted(config, data, tmp_path) -> tuple[bool, list, li
     checkpoint = tmp_path / "run.pt"
     with pytest.raises(Interrupt):
         fit(config, data, checkpoint=checkpoint, on_epoch_end=interrupt_after(1))
-    assert torch.load(checkpoint, weights_only=False)["epoch"] == 1
+    assert torch.load(checkpoint, weights_only=True)["epoch"] == 1
     seen = []
     resumed, history = fit(config, data, checkpoint=checkpoint, on_epoch_end=lambda e, r: seen.append(e))
     assert seen == [2]                               # only the missing epoch ran
@@ -155,7 +156,7 @@ def resume_matches_uninterrupted(config, data, tmp_path) -> tuple[bool, list, li
 
 
 def test_interrupted_run_resumes_to_the_same_weights_without_dropout(module_data, tmp_path):
-    same, expected, got = resume_matches_uninterrupted(tiny_config(arch={**TINY["arch"], "dropout": 0.0}),
+    same, expected, got = resume_matches_uninterrupted(tiny_config(model={**TINY["model"], "dropout": 0.0}),
                                                        module_data, tmp_path)
     assert got == expected
     assert same
@@ -234,27 +235,28 @@ def test_save_and_load_matching_model(reference, module_data, tmp_path):
     pixels, labels = module_data
     config = tiny_config()
     fingerprint = data_fingerprint(pixels, labels)
-    save_model(tmp_path / "best", model, config, fingerprint, history, extra={"note": "toy"})
-    loaded, info = load_matching_model(tmp_path / "best", config, fingerprint)
+    save_model(tmp_path / "best", model, config["model"], config=config, history=history, fingerprint=fingerprint,
+               extra={"note": "toy"})
+    loaded, info = load_model(tmp_path / "best", config["model"], fingerprint)
     assert loaded is not None and not loaded.training
     assert torch.equal(predict_proba(loaded, pixels[:16]), predict_proba(model, pixels[:16]))
     assert info["note"] == "toy" and info["data_fingerprint"] == fingerprint
     assert info["config"] == config and len(info["history"]) == 2
-    # training settings are not compared: another epoch count still matches
-    assert load_matching_model(tmp_path / "best", tiny_config(epochs=7), fingerprint)[0] is not None
+    assert not list((tmp_path / "best").glob("*.tmp"))              # atomic writes leave no temporary files
 
 
-def test_load_matching_model_refuses(reference, module_data, tmp_path):
+def test_load_model_refuses(reference, module_data, tmp_path):
     model, history = reference
     pixels, labels = module_data
     fingerprint = data_fingerprint(pixels, labels)
-    save_model(tmp_path / "best", model, tiny_config(), fingerprint, history)
-    loaded, reason = load_matching_model(tmp_path / "best", tiny_config(arch={"width": 8}), fingerprint)
-    assert loaded is None and "architecture" in reason
-    loaded, reason = load_matching_model(tmp_path / "best", tiny_config(), "0123456789abcdef")
-    assert loaded is None and reason == "stored model was trained on other data (fingerprint differs)"
-    loaded, reason = load_matching_model(tmp_path / "nothing", tiny_config(), fingerprint)
-    assert loaded is None and reason.startswith("no stored model in")
+    config = tiny_config()
+    save_model(tmp_path / "best", model, config["model"], config=config, history=history, fingerprint=fingerprint)
+    loaded, reason = load_model(tmp_path / "best", tiny_config(model={"width": 8})["model"], fingerprint)
+    assert loaded is None and "stored network" in reason
+    loaded, reason = load_model(tmp_path / "best", config["model"], "0123456789abcdef")
+    assert loaded is None and reason == "stored model was trained on other data (its data fingerprint differs)"
+    loaded, reason = load_model(tmp_path / "nothing", config["model"], fingerprint)
+    assert loaded is None and reason.startswith("no usable model record in")
 
 
 def test_data_fingerprint(module_data):

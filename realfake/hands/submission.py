@@ -1,7 +1,9 @@
 """The coursework deliverable: `<username>_classified_hands.csv`, one `test_hand_0001.jpeg, 2` per line.
 
-`validate_submission` checks the lines before anything is written; `write_submission` refuses
-to write a file that fails. The format: no header, one line per test image in name order,
+`validate_submission` checks the lines before anything is written; `write_submission` checks them
+against the full list of 8434 test names (not against whatever the test folder happened to
+hold: an empty or partial `test_hands/` must not pass), writes a temporary file and renames it
+over the old deliverable only when valid, so the old CSV survives any failure. The format: no header, one line per test image in name order,
 `<name>, <label>` with exactly one space after the comma and a label in {0, 1, 2}.
 """
 from __future__ import annotations
@@ -9,9 +11,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ..state import atomic_write_text
+
 LINE_PATTERN = re.compile(r"(?P<name>test_hand_[0-9]{4}\.jpeg), (?P<label>[0-9]+)")
 LABELS = {"0", "1", "2"}
 EXPECTED_COUNT = 8434
+# The course's test set: test_hand_0001.jpeg ... test_hand_8434.jpeg, every one needs a line.
+EXPECTED_NAMES = tuple(f"test_hand_{i:04d}.jpeg" for i in range(1, EXPECTED_COUNT + 1))
 
 
 class SubmissionError(ValueError):
@@ -67,14 +73,14 @@ def validate_submission(lines: list[str], expected_names: list[str] | None = Non
 
 
 def write_submission(path: Path | str, names: list[str], labels: list[int],
-                     expected_names: list[str] | None = None) -> Path:
-    """Validate, then write. Nothing is written if validation fails."""
+                     expected_names: list[str] | tuple[str, ...] = EXPECTED_NAMES) -> Path:
+    """Validate against `expected_names` (default: the course's 8434 test names), then write atomically.
+
+    Nothing is written, and an existing file is left as it was, if validation fails.
+    """
     lines = format_lines(names, labels)
-    validate_submission(lines, expected_names if expected_names is not None else names,
-                        expected_count=len(expected_names if expected_names is not None else names))
-    path = Path(path)
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    validate_submission(lines, list(expected_names), expected_count=len(expected_names))
+    return atomic_write_text(path, "\n".join(lines) + "\n")
 
 
 def read_submission(path: Path | str) -> list[str]:

@@ -2,12 +2,16 @@
 
 The course folders carry a text file (named like an image) that lists, one line per file in
 file order, which student's generator made each image. Those sources give an honest
-validation split: a generator in the validation set never appears in training, as most
-generators of the test set never do.
+validation split: a generator in the validation set never appears in training.
+
+`prepare_data` links the course folders into the repository (`make data`): the four
+coursework-2 folders are required, coursework 1's 8000 real hands are optional (without them
+the run trains on the 500 coursework-2 reals, says so, and `model_best/` no longer matches).
 """
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,13 +19,30 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .dedup import first_occurrences, pixel_hashes
-from .images import ImageSet, list_image_files, load_image_folder, read_text_file
+from ..datalink import link_folder
+from ..dedup import first_occurrences, pixel_hashes
+from ..images import ImageSet, list_image_files, load_image_folder, read_text_file
+from ..splits import split_by_group
 
 CLASS_NAMES = ("real", "VAE", "GAN")
 LABELLED_FOLDERS = {"real_hands": 0, "VAE_hands": 1, "GAN_hands": 2}
 EXTRA_REAL_FOLDER = Path("data/hands_cw1/real_hands")  # the 8000 real hands of coursework 1
 TEST_FOLDER = "test_hands"
+
+# `make data`: link (in the repository) -> folder (under the data source)
+LINKS = {
+    "real_hands": "hands/real_hands",
+    "VAE_hands": "hands/VAE_hands",
+    "GAN_hands": "hands/GAN_hands",
+    "test_hands": "hands/test_hands",
+    "data/hands_cw1/real_hands": "hands_cw1/real_hands",
+}
+OPTIONAL = {"data/hands_cw1/real_hands"}
+HELP = """The hand folders come from the course repository (DL module coursework 2:
+real_hands/, VAE_hands/, GAN_hands/, test_hands/; coursework 1: real_hands/ with 8000 images).
+Point the project at them with
+    make data REALFAKE_DATA=/path/to/data      (a folder holding hands/ and hands_cw1/)
+or copy the four coursework-2 folders into the repository root yourself."""
 _SOURCE_PATTERN = re.compile(r"^(?:VAE|GAN)_hands_([^_]+)_")
 
 
@@ -84,10 +105,15 @@ def load_hand_data(root: Path | str = ".", extra_real: bool = True, max_extra_re
                    progress: bool = True) -> HandData:
     """Load, normalise and deduplicate the labelled hands under `root`.
 
-    extra_real      also use the 8000 real hands of coursework 1 (data/hands_cw1/real_hands)
+    extra_real      also use the 8000 real hands of coursework 1 (data/hands_cw1/real_hands) when
+                    they are there; when they are not, warn and go on without them
     max_extra_real  use only the first N of them (the smoke profile)
     """
     root = Path(root)
+    if extra_real and not (root / EXTRA_REAL_FOLDER).is_dir():
+        warnings.warn(f"{root / EXTRA_REAL_FOLDER} is missing (coursework 1's 8000 real hands, optional): "
+                      "training on the coursework-2 folders only", stacklevel=2)
+        extra_real = False
     # (folder, label, how many files to use); the extra reals come first, so the 500
     # coursework-2 reals that repeat them are the ones reported as duplicates.
     folders = [(root / name, label, None) for name, label in LABELLED_FOLDERS.items()]
@@ -116,20 +142,8 @@ def load_hand_data(root: Path | str = ".", extra_real: bool = True, max_extra_re
 
 
 def split_by_source(data: HandData, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Train and validation indices such that no source is on both sides.
-
-    Sources are drawn per class, so each class keeps about `val_fraction` of its sources (and,
-    with equal-sized sources, of its images) in validation.
-    """
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({"source": data.sources, "label": data.labels.numpy()})
-    val_sources: set[str] = set()
-    for _, group in frame.groupby("label"):
-        unique = np.array(sorted(group.source.unique()))
-        rng.shuffle(unique)
-        val_sources.update(unique[: max(1, round(val_fraction * len(unique)))])
-    is_val = frame.source.isin(val_sources).to_numpy()
-    return torch.from_numpy(np.flatnonzero(~is_val)), torch.from_numpy(np.flatnonzero(is_val))
+    """Train and validation indices such that no generator (source) is on both sides."""
+    return split_by_group(data.sources, data.labels, val_fraction, seed)
 
 
 def load_test_hands(root: Path | str = ".", progress: bool = True) -> ImageSet:
@@ -137,14 +151,17 @@ def load_test_hands(root: Path | str = ".", progress: bool = True) -> ImageSet:
     return load_image_folder(Path(root) / TEST_FOLDER, keep_unreadable=True, progress=progress)
 
 
-def labels_with_guesses(probs: torch.Tensor, readable: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Predicted labels for every test image, and which of them are guesses.
-
-    An unreadable image has no pixels to classify; it gets the class predicted most often for
-    the readable ones (the best guess under the test set's own class mix) and is flagged.
-    """
-    labels = probs.argmax(1)
-    guessed = ~readable
-    if guessed.any() and readable.any():
-        labels[guessed] = torch.bincount(labels[readable], minlength=probs.shape[1]).argmax()
-    return labels, guessed
+def prepare_data(source: Path, root: Path) -> list[str]:
+    """Link the course folders under `source` into `root` (see LINKS). Raises FileNotFoundError
+    naming the required folders that are missing."""
+    source, root = Path(source).resolve(), Path(root).resolve()
+    missing = [rel for target, rel in LINKS.items() if target not in OPTIONAL and not (source / rel).is_dir()]
+    if missing:
+        raise FileNotFoundError(f"data source {source} lacks {', '.join(missing)}.\n{HELP}")
+    done = []
+    for target, rel in LINKS.items():
+        if not (source / rel).is_dir():
+            done.append(f"skipped {target}: {source / rel} not found (optional; training uses the other folders)")
+            continue
+        done.append(link_folder(source / rel, root / target))
+    return done

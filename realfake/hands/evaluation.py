@@ -1,0 +1,42 @@
+"""Scores of the hand classifier on held-out images, with intervals that respect generators.
+
+Images of one generator are not independent: a generator the network gets wrong is wrong on
+most of its images. So intervals come from a bootstrap over *generators* (each real image is
+its own group), not over images.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..metrics import balanced_accuracy, bootstrap_ci, classification_summary
+from .data import CLASS_NAMES, HandData
+
+
+def scores_with_intervals(data: HandData, probs: torch.Tensor, n_boot: int = 1000, seed: int = 0) -> dict:
+    """classification_summary of `data` plus 95 % bootstrap intervals (over generators) of
+    accuracy and balanced accuracy, and the number of generators per class."""
+    summary = classification_summary(data.labels, probs, CLASS_NAMES)
+    y, predicted = data.labels.numpy(), probs.argmax(1).numpy()
+
+    def accuracy(index):
+        return float((predicted[index] == y[index]).mean())
+
+    def balanced(index):
+        return balanced_accuracy(y[index], predicted[index], len(CLASS_NAMES))
+
+    summary["accuracy_ci95"] = bootstrap_ci(accuracy, len(y), groups=data.sources, n_boot=n_boot, seed=seed)
+    summary["balanced_accuracy_ci95"] = bootstrap_ci(balanced, len(y), groups=data.sources, n_boot=n_boot, seed=seed)
+    summary["generators"] = data.sources_per_class()
+    return summary
+
+
+def per_generator_errors(data: HandData, probs: torch.Tensor) -> "pd.DataFrame":
+    """Held-out generated images per generator: how many, and the share classified correctly."""
+    import pandas as pd
+    predicted = probs.argmax(1).numpy()
+    frame = pd.DataFrame({"generator": data.sources, "class": [CLASS_NAMES[c] for c in data.labels.tolist()],
+                          "correct": predicted == data.labels.numpy()})
+    frame = frame[frame["class"] != "real"]
+    table = frame.groupby(["class", "generator"]).correct.agg(images="size", recall="mean").reset_index()
+    return table.sort_values(["recall", "images"], ascending=[True, False]).reset_index(drop=True)

@@ -1,0 +1,35 @@
+"""The hand classifier's search objective: train a trial's settings, score the selection half."""
+from __future__ import annotations
+
+import optuna
+
+from ..train import train_classifier
+from ..tune import suggest
+from .config import SEARCH_SPACE, config_from_params
+
+
+def make_objective(train_data, select_data, epochs: int, seed: int, device=None, overrides: dict | None = None):
+    """An Optuna objective: balanced accuracy on the selection half of the held-out generators,
+    reported after every epoch so the pruner can stop trials that fall behind."""
+    def objective(trial: optuna.Trial) -> float:
+        config = {**config_from_params(suggest(trial, SEARCH_SPACE), epochs, seed), **(overrides or {})}
+
+        def report(epoch: int, record: dict) -> None:
+            trial.report(record["val_bal_acc"], epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+
+        _, history = train_classifier(config, *train_data, *select_data, device=device,
+                                      on_epoch_end=report, progress=False)
+        trial.set_user_attr("val_acc", history[-1]["val_acc"])
+        trial.set_user_attr("seconds", sum(r["seconds"] for r in history))
+        return history[-1]["val_bal_acc"]
+    return objective
+
+
+def best_record(study: optuna.Study, epochs: int, seed: int) -> dict:
+    """The best trial's training config, with where it came from, for the clean notebook."""
+    best = study.best_trial
+    return {"config": config_from_params(best.params, epochs, seed), "study": study.study_name,
+            "trial": best.number, "val_bal_acc": best.value, "val_acc": best.user_attrs.get("val_acc"),
+            "scored_on": "selection half of the held-out generators"}

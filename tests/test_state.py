@@ -1,0 +1,244 @@
+"""State that survives crashes, bad folders and stale models (each test reproduces a fault that was seen)."""
+from __future__ import annotations
+
+import json
+import warnings
+
+import optuna
+import pytest
+import torch
+
+import realfake.images as images
+import realfake.train as train
+from conftest import jpeg_bytes, random_array
+from realfake.dedup import data_fingerprint
+from realfake.hands.config import make_config
+from realfake.hands.fitting import fit_or_load
+from realfake.loop import TrainState, fit
+from realfake.model_store import INFO, WEIGHTS, config_differences, load_model, save_model
+from realfake.state import atomic_write_text, load_torch_state, read_json
+from realfake.tune import open_study, run_trials, save_best, suggest
+
+TINY = make_config(model={"width": 4, "depth": 2, "dropout": 0.0}, epochs=2, epoch_size=64, batch_size=32)
+
+
+@pytest.fixture(scope="module")
+def data():
+    generator = torch.Generator().manual_seed(0)
+    return torch.randint(0, 256, (60, 1, 32, 32), dtype=torch.uint8, generator=generator), torch.arange(60) % 3
+
+
+def same_weights(a, b) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def fit_tiny(config, data, **kwargs):
+    return train.train_classifier(config, *data, device="cpu", progress=False, **kwargs)
+
+
+# ---------------------------------------------------------------- fault 3: what was loaded is what is reported
+
+def test_stored_model_with_other_settings_is_reported(data, tmp_path, capsys):
+    stored_model, history = fit_tiny(TINY, data)
+    save_model(tmp_path, stored_model, TINY["model"], config=TINY, history=history,
+               fingerprint=data_fingerprint(*data), extra={"profile": "full"})
+    asked = {**TINY, "epochs": 1, "lr": 1e-5, "seed": 3, "flip": False, "shift": 0}
+    model, record = fit_or_load(tmp_path, asked, *data, device="cpu")
+    assert same_weights(model, stored_model)
+    assert record["config"] == TINY                     # the settings that trained the returned weights
+    assert record["source"].startswith("loaded")
+    assert set(record["differences"]) == {"epochs: stored 2, requested 1", "lr: stored 0.003, requested 1e-05",
+                                          "seed: stored 0, requested 3", "flip: stored True, requested False",
+                                          "shift: stored 2, requested 0"}
+    out = capsys.readouterr().out
+    assert "other settings" in out and "epochs: stored 2, requested 1" in out
+
+
+def test_config_differences_nested():
+    assert config_differences({"model": {"width": 4}, "lr": 1}, {"model": {"width": 8}, "lr": 1}) == [
+        "model.width: stored 4, requested 8"]
+    assert config_differences(TINY, TINY) == []
+
+
+def test_retrained_model_records_its_own_config(data, tmp_path):
+    model, record = fit_or_load(tmp_path, TINY, *data, device="cpu")
+    assert record["config"] == TINY and record["differences"] == [] and record["source"].startswith("trained")
+    assert json.loads((tmp_path / INFO).read_text())["config"] == TINY
+
+
+# ---------------------------------------------------------------- fault 4: corrupt state files
+
+CORRUPTIONS = {
+    "zeros": b"\0" * 100,
+    "text": b"not a checkpoint",
+    "truncated zip": None,   # filled in by the test: the first half of a real file
+}
+
+
+@pytest.mark.parametrize("kind", list(CORRUPTIONS))
+def test_corrupt_weights_are_named_and_the_model_retrained(data, tmp_path, kind):
+    model, _ = fit_or_load(tmp_path, TINY, *data, device="cpu")
+    weights = tmp_path / WEIGHTS
+    good = weights.read_bytes()
+    weights.write_bytes(CORRUPTIONS[kind] if CORRUPTIONS[kind] is not None else good[:len(good) // 2])
+    with pytest.warns(UserWarning, match=rf"stored model weights .*{WEIGHTS} is unreadable .*rebuilt"):
+        again, record = fit_or_load(tmp_path, TINY, *data, device="cpu")
+    assert record["source"].startswith("trained now")
+    assert same_weights(again, model)                   # same seed, same model
+    assert (tmp_path / (WEIGHTS + ".corrupt")).exists()
+    assert load_model(tmp_path, TINY["model"], data_fingerprint(*data))[0] is not None   # rebuilt and loadable
+
+
+def test_corrupt_model_record_is_named_and_rebuilt(data, tmp_path):
+    fit_or_load(tmp_path, TINY, *data, device="cpu")
+    (tmp_path / INFO).write_text('{"spec": {"name": "hand')       # a JSON file cut short
+    with pytest.warns(UserWarning, match=rf"stored model record .*{INFO} is unreadable \(JSONDecodeError"):
+        _, record = fit_or_load(tmp_path, TINY, *data, device="cpu")
+    assert record["source"].startswith("trained now")
+    assert read_json(tmp_path / INFO)["config"] == TINY
+
+
+def test_corrupt_checkpoint_is_named_and_training_starts_over(data, tmp_path):
+    checkpoint = tmp_path / "run.pt"
+    model, history = fit_tiny(TINY, data, checkpoint=checkpoint)
+    checkpoint.write_bytes(checkpoint.read_bytes()[:300])
+    with pytest.warns(UserWarning, match=r"checkpoint .*run.pt is unreadable"):
+        again, again_history = fit_tiny(TINY, data, checkpoint=checkpoint)
+    assert same_weights(model, again) and len(again_history) == 2
+    assert load_torch_state(checkpoint, "checkpoint")["epoch"] == 2
+
+
+def test_corrupt_cache_is_named_and_rebuilt(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"{i}.jpeg").write_bytes(jpeg_bytes(random_array(i)))
+    first = images.load_image_folder(folder, cache_dir=tmp_path / "cache", progress=False)
+    [cache_file] = (tmp_path / "cache").glob("*.pt")
+    cache_file.write_bytes(b"\x16" * 64)                  # errno-22-style garbage
+    with pytest.warns(UserWarning, match="image cache .* is unreadable"):
+        second = images.load_image_folder(folder, cache_dir=tmp_path / "cache", progress=False)
+    assert torch.equal(first.pixels, second.pixels)
+    assert load_torch_state(cache_file, "image cache") is not None   # rebuilt
+
+
+def test_atomic_write_leaves_old_file_on_failure(tmp_path, monkeypatch):
+    target = tmp_path / "state.json"
+    atomic_write_text(target, '{"a": 1}')
+    monkeypatch.setattr("realfake.state.os.replace", lambda *a: (_ for _ in ()).throw(OSError(5, "I/O error")))
+    with pytest.raises(OSError):
+        atomic_write_text(target, '{"a": 2}')
+    assert read_json(target) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["state.json"]
+
+
+# ---------------------------------------------------------------- fault 8: a read-only cache folder
+
+def test_unwritable_cache_falls_back_to_memory(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    (folder / "a.jpeg").write_bytes(jpeg_bytes(random_array(1)))
+    blocked = tmp_path / "a-file"
+    blocked.write_text("the cache folder cannot be created under a file")
+    with pytest.warns(UserWarning, match="cannot write the image cache .* stay in memory only"):
+        loaded = images.load_image_folder(folder, cache_dir=blocked / "cache", progress=False)
+    assert loaded.pixels.shape == (1, 1, 32, 32)
+
+
+def test_read_only_filesystem_falls_back_to_memory(tmp_path, monkeypatch):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    (folder / "a.jpeg").write_bytes(jpeg_bytes(random_array(1)))
+
+    def read_only(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+    monkeypatch.setattr(images, "atomic_torch_save", read_only)
+    with pytest.warns(UserWarning, match="Read-only file system"):
+        loaded = images.load_image_folder(folder, cache_dir=tmp_path / "cache", progress=False)
+    assert len(loaded) == 1
+
+
+# ---------------------------------------------------------------- fault 9: code versions and retraining
+
+def test_checkpoint_of_other_code_is_not_resumed(data, tmp_path, monkeypatch, capsys):
+    checkpoint = tmp_path / "run.pt"
+    fit_tiny(TINY, data, checkpoint=checkpoint, on_epoch_end=lambda e, r: True)   # stopped after epoch 1
+    assert load_torch_state(checkpoint)["stopped"]
+    monkeypatch.setattr(train, "recipe_version", lambda model: "changed-code")
+    _, history = fit_tiny(TINY, data, checkpoint=checkpoint)
+    assert len(history) == 2 and load_torch_state(checkpoint)["code"] == "changed-code"
+
+
+def test_retrain_ignores_a_finished_checkpoint(data, tmp_path, monkeypatch):
+    checkpoint = tmp_path / "run.pt"
+    fit_tiny(TINY, data, checkpoint=checkpoint)
+    steps = []
+    original = train.augment
+    monkeypatch.setattr(train, "augment", lambda *a: steps.append(1) or original(*a))
+    fit_tiny(TINY, data, checkpoint=checkpoint)
+    assert steps == []                                   # resumed: a finished run does not train again
+    fit_tiny(TINY, data, checkpoint=checkpoint, retrain=True)
+    assert len(steps) == 2 * 2                           # 2 epochs x 2 steps
+
+
+def test_stored_model_of_other_network_code_is_not_loaded(data, tmp_path, monkeypatch):
+    fit_or_load(tmp_path, TINY, *data, device="cpu")
+    info = json.loads((tmp_path / INFO).read_text())
+    info["arch_version"] = "old-network"
+    (tmp_path / INFO).write_text(json.dumps(info))
+    model, reason = load_model(tmp_path, TINY["model"], data_fingerprint(*data))
+    assert model is None and "network's code changed" in reason
+
+
+def test_early_stop_is_remembered(data, tmp_path):
+    checkpoint = tmp_path / "run.pt"
+    model = torch.nn.Linear(2, 1)
+    state = TrainState({"m": model}, {"o": torch.optim.SGD(model.parameters(), lr=0.1)})
+    calls = []
+
+    def step(batch):
+        calls.append(batch)
+        return {"loss": 1.0}
+    history = fit(state, epochs=5, batches=lambda e: [e], step=step, config={"a": 1}, checkpoint=checkpoint,
+                  on_epoch_end=lambda e, r: e == 2, progress=False, verbose=False)
+    assert len(history) == 2 and calls == [0, 1]
+    history = fit(state, epochs=5, batches=lambda e: [e], step=step, config={"a": 1}, checkpoint=checkpoint,
+                  progress=False, verbose=False)
+    assert len(history) == 2 and calls == [0, 1]          # resumed a stopped run: nothing more
+
+
+# ---------------------------------------------------------------- fault 6: a resumed search continues
+
+SPACE = {"x": ("float", 0.0, 1.0), "k": ("categorical", [1, 2, 3, 4, 5, 6, 7, 8])}
+
+
+def test_resumed_study_does_not_replay_its_first_trials(tmp_path):
+    def objective(trial):
+        params = suggest(trial, SPACE)
+        return params["x"]
+
+    db = tmp_path / "study.db"
+    first = run_trials(open_study("s", db, seed=0, n_startup_trials=10), objective, 3)
+    again = run_trials(open_study("s", db, seed=0, n_startup_trials=10), objective, 6)
+    xs = [t.params["x"] for t in again.trials]
+    assert len(xs) == 6 and len(set(xs)) == 6            # the three new trials are not the first three again
+    # and a second study with the same seed still repeats the first one's start (same seed, same results)
+    other = run_trials(open_study("t", db, seed=0, n_startup_trials=10), objective, 3)
+    assert [t.params["x"] for t in other.trials] == xs[:3]
+
+
+# ---------------------------------------------------------------- fault 7: committed settings replaced only on request
+
+def test_save_best_keeps_committed_settings(tmp_path, capsys):
+    committed = tmp_path / "configs" / "best.json"
+    atomic_write_text(committed, json.dumps({"config": {"lr": 1}, "profile": "full"}))
+    written = save_best(committed, {"config": {"lr": 2}}, "cpu", candidate_dir=tmp_path / "results")
+    assert written == tmp_path / "results" / "best_candidate.json"
+    assert json.loads(committed.read_text())["config"] == {"lr": 1}
+    assert "REALFAKE_SAVE_BEST=1 was not set" in capsys.readouterr().out
+    written = save_best(committed, {"config": {"lr": 2}}, "cpu", replace=True, candidate_dir=tmp_path / "results")
+    assert json.loads(committed.read_text())["config"] == {"lr": 1}           # cpu never replaces full
+    assert "bigger full profile" in capsys.readouterr().out
+    assert save_best(committed, {"config": {"lr": 3}}, "full", replace=True) == committed
+    assert json.loads(committed.read_text()) == {"config": {"lr": 3}, "profile": "full"}
