@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from tqdm.std import tqdm
 
+from .paths import shown
 from .state import atomic_torch_save, load_torch_state
 
 
@@ -113,11 +114,11 @@ def resume_point(checkpoint: Path | None, config: dict, fingerprint: str | None,
         return None, "retraining was asked for: the checkpoint is ignored"
     saved = load_torch_state(checkpoint, "checkpoint")
     if saved is None:
-        return None, f"no usable checkpoint at {checkpoint}: training from the start"
+        return None, f"no usable checkpoint at {shown(checkpoint)}: training from the start"
     for key, value in (("config", config), ("fingerprint", fingerprint), ("code", code)):
         if not _same(saved.get(key), value):
-            return None, f"checkpoint {checkpoint} was made with another {key}: training from the start"
-    return saved, f"resuming from {checkpoint} after epoch {saved['epoch']}"
+            return None, f"checkpoint {shown(checkpoint)} was made with another {key}: training from the start"
+    return saved, f"resuming from {shown(checkpoint)} after epoch {saved['epoch']}"
 
 
 def fit(state: TrainState, *, epochs: int, batches: Callable[[int], Iterable], step: Callable[[Any], dict],

@@ -21,6 +21,7 @@ from typing import Callable
 import torch
 
 from .models import build_model, model_factory
+from .paths import shown
 from .state import atomic_torch_save, atomic_write_text, code_version, load_torch_state, read_json
 
 WEIGHTS = "weights.pt"
@@ -48,7 +49,7 @@ def load_model(folder: Path | str, spec: dict, fingerprint: str | None = None, d
     folder = Path(folder)
     info = read_json(folder / INFO, "stored model record")
     if info is None:
-        return None, f"no usable model record in {folder / INFO}"
+        return None, f"no usable model record in {shown(folder / INFO)}"
     if info.get("spec") != spec:
         return None, f"stored network {info.get('spec')} differs from the requested {spec}"
     if fingerprint is not None and info.get("data_fingerprint") != fingerprint:
@@ -58,12 +59,12 @@ def load_model(folder: Path | str, spec: dict, fingerprint: str | None = None, d
                       f"(architecture version {info.get('arch_version')} -> {arch_version(spec)})")
     weights = load_torch_state(folder / WEIGHTS, "stored model weights")
     if weights is None:
-        return None, f"no usable weights in {folder / WEIGHTS}"
+        return None, f"no usable weights in {shown(folder / WEIGHTS)}"
     model = build_model(spec)
     try:
         model.load_state_dict(weights)
     except RuntimeError as error:
-        return None, f"{folder / WEIGHTS} does not fit the network: {str(error).splitlines()[0]}"
+        return None, f"{shown(folder / WEIGHTS)} does not fit the network: {str(error).splitlines()[0]}"
     return model.to(device).eval(), info
 
 
@@ -96,8 +97,8 @@ def train_or_load(folder: Path | str, spec: dict, config: dict, train: Callable[
     model, info = (None, "retraining was asked for") if retrain else load_model(folder, spec, fingerprint, device)
     if model is not None:
         differences = config_differences(info["config"], config)
-        record = {**info, "source": f"loaded from {folder}", "differences": differences}
-        print(f"loaded {folder} (trained with the {info.get('profile', '?')} profile, "
+        record = {**info, "source": f"loaded from {shown(folder)}", "differences": differences}
+        print(f"loaded {shown(folder)} (trained with the {info.get('profile', '?')} profile, "
               f"{info['config'].get('epochs', '?')} epochs)")
         if differences:
             print("  it was trained with other settings than this run asks for; the stored model is used because its\n"

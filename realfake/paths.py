@@ -35,3 +35,12 @@ def run_paths(profile: str, root: Path | str | None = None) -> RunPaths:
                     models=results / "model_best" if profile == "smoke" else root / "model_best",
                     deliverables=results if profile == "smoke" else root,
                     checkpoints=root / "results" / "checkpoints" / profile)
+
+
+def shown(path: Path | str) -> str:
+    """`path` as a user should read it: relative to the working folder when inside it (no machine paths)."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve())) or "."
+    except ValueError:
+        return str(path)

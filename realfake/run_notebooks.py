@@ -6,7 +6,7 @@ The run profile comes from REALFAKE_PROFILE, as in Jupyter. The executed noteboo
 so it reads well on GitHub and re-running it gives a small diff:
   * a progress bar's redraws (carriage returns) are reduced to its last state;
   * widget outputs are replaced by their text (a widget shows as "Loading widget" outside Jupyter);
-  * the machine's absolute paths become relative ones;
+  * the machine's absolute paths become relative ones, and terminal colour codes are removed;
   * execution timestamps are dropped from the cell metadata.
 The notebook replaces the old one only when every cell ran; a failed run is written to
 results/failed_notebooks/ so the error can be read there, and the committed one stays.
@@ -51,7 +51,7 @@ def clean_notebook(notebook, root: Path):
         outputs = []
         for output in cell.get("outputs", []):
             if output.output_type == "stream":
-                output.text = relative_paths(collapse_redraws(output.text), root)
+                output.text = relative_paths(collapse_redraws(ANSI_COLOUR.sub("", output.text)), root)
                 if not output.text.strip():
                     continue
             elif output.output_type in ("display_data", "execute_result"):

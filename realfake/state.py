@@ -21,6 +21,8 @@ from pathlib import Path
 
 import torch
 
+from .paths import shown
+
 
 def atomic_write_bytes(path: Path | str, data: bytes) -> Path:
     """Write `data` to `path` through a temporary file and a rename."""
@@ -51,7 +53,7 @@ def atomic_torch_save(obj, path: Path | str) -> Path:
 
 def set_aside(path: Path, what: str, reason: str) -> None:
     """Warn that `path` is unreadable and move it to `<path>.corrupt` so it can be rebuilt."""
-    message = f"{what} {path} is unreadable ({reason}); it will be rebuilt"
+    message = f"{what} {shown(path)} is unreadable ({reason}); it will be rebuilt"
     try:
         os.replace(path, path.with_name(path.name + ".corrupt"))
         message += f" (the bad file is kept as {path.name}.corrupt)"

@@ -24,6 +24,7 @@ from .state import atomic_write_text, read_json
 from .train import train_classifier
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+optuna.logging.set_verbosity(optuna.logging.WARNING)  # run_trials prints one plain line per trial instead
 
 
 def open_study(name: str, storage_path: Path | str, seed: int = 0, direction: str = "maximize",
