@@ -9,7 +9,7 @@ to the same small HandNet, in batches of 128, shuffled, without augmentation:
                  symlinks to the same files; Grayscale + Resize(32x32) + ToTensor + Normalize;
                  PIL decodes every JPEG again in every epoch. Two baselines:
                    workers=0     DataLoader(batch_size=128, shuffle=True, num_workers=0)
-                   workers=N     the fair one: num_workers=N (default: all cores), pin_memory=True,
+                   workers=N     the fair one: num_workers=N (default: all cores), pinned memory on a GPU,
                                  persistent_workers=True, so decoding overlaps training
 
 For each it times data delivery alone (iterate the batches and move them to the device) and
@@ -172,7 +172,7 @@ def main(argv=None) -> int:
         loader = DataLoader(folder, batch_size=BATCH_SIZE, shuffle=True, num_workers=0,
                             generator=torch.Generator().manual_seed(args.seed), pin_memory=device.type == "cuda")
         fair_loader = DataLoader(folder, batch_size=BATCH_SIZE, shuffle=True, num_workers=args.workers,
-                                 pin_memory=True, persistent_workers=args.workers > 0,
+                                 pin_memory=device.type == "cuda", persistent_workers=args.workers > 0,
                                  generator=torch.Generator().manual_seed(args.seed))
 
         def folder_batches():
