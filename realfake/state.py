@@ -24,12 +24,17 @@ import torch
 from .paths import shown
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def atomic_write_bytes(path: Path | str, data: bytes) -> Path:
     """Write `data` to `path` through a temporary file and a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(descriptor, 0o666 & ~_UMASK)  # mkstemp makes 0600; a state file is as readable as any other
         with os.fdopen(descriptor, "wb") as file:
             file.write(data)
             file.flush()

@@ -242,3 +242,11 @@ def test_save_best_keeps_committed_settings(tmp_path, capsys):
     assert "bigger full profile" in capsys.readouterr().out
     assert save_best(committed, {"config": {"lr": 3}}, "full", replace=True) == committed
     assert json.loads(committed.read_text()) == {"config": {"lr": 3}, "profile": "full"}
+
+
+def test_atomic_write_gives_ordinary_permissions(tmp_path):
+    import os
+    path = atomic_write_text(tmp_path / "x.json", "{}")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask

@@ -1,0 +1,289 @@
+"""DCGAN task: networks, data options, Frechet distance, detectability, quiz, resume.
+
+Everything runs on tiny synthetic tensors made here; nothing is read from ../shared or data/.
+"""
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from realfake.dcgan import data as dcgan_data
+from realfake.dcgan.detectability import blur_jpeg, detection_summary, discriminator_logits
+from realfake.dcgan.frechet import ClassifierFeatures, FrechetDistance, frechet_distance
+from realfake.dcgan.quality import GanProbe
+from realfake.dcgan.quiz import QuizSession, describe, make_items, pooled_result, save_answers, score
+from realfake.dcgan.train import REFERENCE, GanStep, gan_config, generate, train_gan
+from realfake.models import build_model
+
+
+def blobs(n: int, seed: int, size: int = 28, channels: int = 1) -> torch.Tensor:
+    """uint8 images of one bright square each, at random places and sizes."""
+    g = torch.Generator().manual_seed(seed)
+    images = torch.zeros(n, channels, size, size, dtype=torch.uint8)
+    for i in range(n):
+        s = int(torch.randint(4, 12, (1,), generator=g))
+        y, x = torch.randint(0, size - s, (2,), generator=g).tolist()
+        images[i, :, y:y + s, x:x + s] = int(torch.randint(120, 256, (1,), generator=g))
+    return images
+
+
+# ---------------------------------------------------------------- networks
+
+def test_reference_networks_have_the_course_shapes():
+    G, D = build_model(REFERENCE["generator"]), build_model(REFERENCE["discriminator"])
+    z = torch.randn(5, 64, 1, 1)
+    fake = G(z)
+    assert fake.shape == (5, 1, 28, 28)
+    assert fake.min() >= -1 and fake.max() <= 1                   # Tanh
+    assert D(fake).shape == (5, 1)
+    # the course's layer sizes: 64->256->128->64->1 and 1->16->32->64->1
+    convs_g = [m for m in G.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert [(m.in_channels, m.out_channels, m.kernel_size[0], m.stride[0]) for m in convs_g] == \
+        [(64, 256, 3, 2), (256, 128, 4, 1), (128, 64, 3, 2), (64, 1, 4, 2)]
+    convs_d = [m for m in D.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(m.in_channels, m.out_channels, m.kernel_size[0], m.stride[0]) for m in convs_d] == \
+        [(1, 16, 3, 2), (16, 32, 5, 2), (32, 64, 5, 2)]
+    assert not any(isinstance(m, torch.nn.Sigmoid) for m in D.modules())   # logits for BCEWithLogitsLoss
+
+
+def test_cifar_variant_makes_32x32_colour_images():
+    G = build_model({**REFERENCE["generator"], "channels": 3, "image_size": 32, "noise": 100})
+    D = build_model({**REFERENCE["discriminator"], "channels": 3, "image_size": 32})
+    fake = G(torch.randn(3, 100))
+    assert fake.shape == (3, 3, 32, 32)
+    assert D(fake).shape == (3, 1)
+
+
+def test_weights_start_from_dcgan_initialisation():
+    G = build_model(REFERENCE["generator"])
+    weight = G.main[1][0].weight
+    assert abs(weight.std().item() - 0.02) < 0.002 and abs(weight.mean().item()) < 0.002
+
+
+def test_gan_step_updates_both_networks_and_reports_losses():
+    torch.manual_seed(0)
+    G = build_model({**REFERENCE["generator"], "width": 4, "noise": 8})
+    D = build_model({**REFERENCE["discriminator"], "width": 4})
+    before_g = [p.clone() for p in G.parameters()]
+    before_d = [p.clone() for p in D.parameters()]
+    step = GanStep(G, D, torch.optim.Adam(G.parameters(), 1e-3), torch.optim.Adam(D.parameters(), 1e-3),
+                   torch.Generator().manual_seed(0))
+    numbers = step(torch.rand(8, 1, 28, 28))
+    assert set(numbers) >= {"loss_d", "loss_g", "d_real", "d_fake"}
+    assert all(not torch.equal(a, b) for a, b in zip(before_g, G.parameters()))
+    assert all(not torch.equal(a, b) for a, b in zip(before_d, D.parameters()))
+
+
+# ---------------------------------------------------------------- data
+
+def test_rotation_by_90_degrees_matches_rot90_and_zero_is_identity():
+    image = torch.zeros(1, 1, 28, 28)
+    image[0, 0, 2:6, 20:26] = 1.0
+    assert torch.equal(dcgan_data.rotate(image, torch.tensor([0.0])), image)
+    turned = dcgan_data.rotate(image, torch.tensor([90.0]))
+    assert torch.equal(turned, torch.rot90(image, 1, dims=(2, 3)))   # counter-clockwise, as RandomRotation
+
+
+def test_batched_rotation_equals_torchvision_rotate():
+    import torchvision.transforms.v2.functional as TF
+    images = (torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(0)) > 0.7).float()
+    angles = torch.tensor([20.0, -13.0, 7.5, -20.0])
+    expected = torch.stack([TF.rotate(image, float(a)) for image, a in zip(images, angles)])
+    assert torch.equal(dcgan_data.rotate(images, angles), expected)
+
+
+def test_batches_depend_only_on_seed_and_epoch():
+    images = blobs(50, 0)
+    maker = dcgan_data.BatchMaker(images, batch_size=16, pixel_range="-1_1", seed=3)
+    first, again, other = list(maker(1)), list(maker(1)), list(maker(2))
+    assert len(first) == 4 and first[-1].shape == (2, 1, 28, 28)
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert not torch.equal(first[0], other[0])
+    assert first[0].min() >= -1 and first[0].min() < 0              # scaled into [-1, 1]
+
+
+def test_prepare_data_copies_mnist_archives(tmp_path):
+    source = tmp_path / "source" / "MNIST" / "raw"
+    source.mkdir(parents=True)
+    for name in dcgan_data.MNIST_FILES:
+        (source / name).write_bytes(gzip.compress(name.encode()))
+    messages = dcgan_data.prepare_data(tmp_path / "source", tmp_path / "repo")
+    copied = tmp_path / "repo" / "data" / "MNIST" / "raw"
+    assert sorted(p.name for p in copied.iterdir()) == sorted(dcgan_data.MNIST_FILES)
+    assert "4 copied" in messages[0]
+    assert "0 copied" in dcgan_data.prepare_data(tmp_path / "source", tmp_path / "repo")[0]
+    assert "no MNIST" in dcgan_data.prepare_data(tmp_path / "empty", tmp_path / "repo")[0]
+
+
+@pytest.mark.parametrize("name, expected", [("fashion_mnist", "FashionMNIST/raw/train-images-idx3-ubyte.gz"),
+                                            ("cifar10", "cifar-10-python.tar.gz"),
+                                            ("cifar100", "cifar-100-python.tar.gz")])
+def test_offline_dataset_option_names_what_is_missing(tmp_path, name, expected):
+    with pytest.raises(FileNotFoundError) as error:
+        dcgan_data.load_images(name, train=True, root=tmp_path, download=False)
+    message = str(error.value)
+    assert expected in message and str(tmp_path) in message and "download" in message
+
+
+def test_failed_download_is_reported_with_the_missing_files(tmp_path, monkeypatch):
+    import torchvision
+
+    def offline(self):
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz: no network")
+    monkeypatch.setattr(torchvision.datasets.FashionMNIST, "download", offline)
+    with pytest.raises(FileNotFoundError, match="download failed: Error downloading"):
+        dcgan_data.load_images("fashion_mnist", root=tmp_path, download=True)
+
+
+def test_unknown_dataset_is_named():
+    with pytest.raises(ValueError, match="svhn"):
+        dcgan_data.dataset_info("svhn")
+
+
+# ---------------------------------------------------------------- Frechet distance
+
+@pytest.fixture(scope="module")
+def features():
+    torch.manual_seed(0)
+    classifier = build_model({"name": "dcgan_classifier", "width": 4, "n_classes": 10, "channels": 1,
+                              "features": 8, "dropout": 0.0})
+    return ClassifierFeatures(classifier.eval())
+
+
+def test_frechet_distance_is_zero_for_identical_sets(features):
+    images = blobs(300, 1)
+    assert abs(frechet_distance(features, images, images)) < 1e-5
+
+
+def test_frechet_distance_grows_with_added_noise(features):
+    real = blobs(300, 2)
+    g = torch.Generator().manual_seed(0)
+    noise = torch.randn(real.shape, generator=g)
+    fd = FrechetDistance(features, real)
+    distances = [fd((real.float() + sigma * noise).clamp(0, 255).round().to(torch.uint8)) for sigma in (5, 20, 60, 120)]
+    assert all(a < b for a, b in zip(distances, distances[1:])), distances
+    assert distances[0] > 0
+
+
+def test_frechet_reference_stays_when_sets_change(features):
+    real, other = blobs(200, 3), blobs(200, 4)
+    fd = FrechetDistance(features, real)
+    first = fd(other)
+    assert fd(real) < 1e-5                     # the previous set was forgotten, the reference kept
+    assert fd(other) == pytest.approx(first)
+
+
+# ---------------------------------------------------------------- detectability
+
+def test_blur_jpeg_augmentation_is_seeded_and_changes_images():
+    images = blobs(20, 5)
+    same = blur_jpeg(images, torch.Generator().manual_seed(0), blur_prob=0.0, jpeg_prob=0.0)
+    assert torch.equal(same, images)
+    a = blur_jpeg(images, torch.Generator().manual_seed(1), blur_prob=1.0, jpeg_prob=1.0)
+    b = blur_jpeg(images, torch.Generator().manual_seed(1), blur_prob=1.0, jpeg_prob=1.0)
+    assert torch.equal(a, b) and not torch.equal(a, images) and a.dtype == torch.uint8
+
+
+def test_detection_summary_perfect_and_chance():
+    perfect = detection_summary(np.array([-2.0, -1.0, -3.0]), np.array([1.0, 2.0, 0.5]))
+    assert perfect["average_precision"] == 1.0 and perfect["accuracy"] == 1.0
+    chance = detection_summary(np.full(100, -1.0), np.full(100, -1.0))   # calls everything real
+    assert chance["accuracy"] == 0.5 and chance["average_precision"] == pytest.approx(0.5)
+    assert chance["accuracy_low"] < 0.5 < chance["accuracy_high"]
+
+
+def test_discriminator_as_detector_scores_generated_higher():
+    class Judge(torch.nn.Module):          # says "real" (high logit) for bright images
+        def forward(self, x):
+            return x.mean(dim=(1, 2, 3)).unsqueeze(1) * 10
+    bright, dark = torch.full((4, 1, 28, 28), 250, dtype=torch.uint8), torch.zeros(4, 1, 28, 28, dtype=torch.uint8)
+    assert (discriminator_logits(Judge(), dark, "-1_1") > discriminator_logits(Judge(), bright, "-1_1")).all()
+
+
+# ---------------------------------------------------------------- quiz
+
+def test_quiz_score_and_wilson_interval():
+    result = score([True, False, True, False], [True, False, False, False])
+    assert result["correct"] == 3 and result["accuracy"] == 0.75
+    assert result["generated_caught"] == 0.5 and result["real_passed"] == 1.0
+    half = score([True] * 5 + [False] * 5, [True] * 10)          # 5 of 10
+    assert half["low"] == pytest.approx(0.2366, abs=1e-3) and half["high"] == pytest.approx(0.7634, abs=1e-3)
+    # Salimans et al.'s 52.4 % over 2000 votes: interval about 50.2 % to 54.6 %
+    salimans = score([True] * 2000, [True] * 1048 + [False] * 952)
+    assert salimans["low"] == pytest.approx(0.502, abs=2e-3) and salimans["high"] == pytest.approx(0.546, abs=2e-3)
+    assert "no evidence" in describe(half) and "can tell" in describe(score([True] * 40, [True] * 40))
+    with pytest.raises(ValueError):
+        score([True], [True, False])
+
+
+def test_quiz_session_answered_by_code_and_saved(tmp_path):
+    items = make_items(blobs(30, 6), blobs(30, 7) // 4, n=20, seed=0)
+    assert len(items) == 20 and sum(i.generated for i in items) == 10
+    session = QuizSession(items)
+    result = session.answer_by(lambda image: image.max() < 100)   # the "generated" blobs are darker
+    assert session.done and result["accuracy"] == 1.0
+    with pytest.raises(RuntimeError):
+        session.answer(True)
+    record = save_answers(tmp_path / "answers.json", session, "code")
+    save_answers(tmp_path / "answers.json", QuizSession(items, [False] * 20), "coin")
+    assert pooled_result(record, "code")["n"] == 20
+    from realfake.state import read_json
+    pooled = pooled_result(read_json(tmp_path / "answers.json"))
+    assert pooled["n"] == 40 and pooled["correct"] == 30
+
+
+# ---------------------------------------------------------------- resume
+
+TINY = gan_config(generator={"noise": 8, "width": 4}, discriminator={"width": 2}, batch_size=16, epochs=3,
+                  lr_g=0.002, lr_d=0.002, patience=None)
+
+
+def tiny_probe():
+    torch.manual_seed(1)
+    classifier = build_model({"name": "dcgan_classifier", "width": 2, "n_classes": 10, "channels": 1,
+                              "features": 4, "dropout": 0.0})
+    return GanProbe(classifier, blobs(40, 8), n_samples=24, grid_size=4)
+
+
+def test_resume_after_an_interrupted_epoch_equals_an_uninterrupted_run(tmp_path, monkeypatch, capsys):
+    images = blobs(48, 9)                              # 3 batches per epoch
+    whole = train_gan(TINY, images, checkpoint=tmp_path / "whole.pt", probe=tiny_probe(), progress=False)
+
+    original, calls = GanStep.__call__, {"n": 0}
+
+    def power_cut(self, real):
+        calls["n"] += 1
+        if calls["n"] == 5:                            # second batch of epoch 2
+            raise KeyboardInterrupt("power cut")
+        return original(self, real)
+    monkeypatch.setattr(GanStep, "__call__", power_cut)
+    with pytest.raises(KeyboardInterrupt):
+        train_gan(TINY, images, checkpoint=tmp_path / "cut.pt", probe=tiny_probe(), progress=False)
+    monkeypatch.setattr(GanStep, "__call__", original)
+    capsys.readouterr()
+    resumed = train_gan(TINY, images, checkpoint=tmp_path / "cut.pt", probe=tiny_probe(), progress=False)
+    assert "after epoch 1" in capsys.readouterr().out          # it did resume, from the last whole epoch
+
+    for a, b in ((whole.generator, resumed.generator), (whole.discriminator, resumed.discriminator)):
+        sa, sb = a.state_dict(), b.state_dict()
+        assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert [r["loss_d"] for r in whole.history] == [r["loss_d"] for r in resumed.history]
+    assert [r["fd"] for r in whole.history] == [r["fd"] for r in resumed.history]
+    assert whole.best_epoch == resumed.best_epoch and len(resumed.grids) == 3
+    assert whole.step_losses == resumed.step_losses and len(resumed.step_losses) == 9   # 3 epochs x 3 batches
+    assert torch.equal(generate(whole.generator, 6, seed=0), generate(resumed.generator, 6, seed=0))
+
+
+def test_best_epoch_is_kept_and_patience_stops(tmp_path):
+    images = blobs(48, 10)
+    config = {**TINY, "epochs": 6, "patience": 1}
+    run = train_gan(config, images, checkpoint=None, probe=tiny_probe(), progress=False)
+    fds = [r["fd"] for r in run.history]
+    assert run.best_epoch == int(np.argmin(fds)) + 1
+    assert len(run.history) == run.best_epoch + 1 or len(run.history) == 6   # stopped one epoch after the best
+    # the returned generator is the best epoch's: its fixed-noise samples are the stored grid of that epoch
+    assert torch.equal(generate(run.generator, 24, seed=1234)[:4], run.grids[run.best_epoch - 1])
