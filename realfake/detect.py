@@ -1,0 +1,8 @@
+"""`python -m realfake.detect FILE...`: probability that each image was made by Stable Diffusion.
+
+A thin entry point; the detector lives in realfake.sd_detector.detect.
+"""
+from realfake.sd_detector.detect import main, score_files  # noqa: F401
+
+if __name__ == "__main__":
+    raise SystemExit(main())

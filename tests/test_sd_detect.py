@@ -1,0 +1,82 @@
+"""The detect function and `python -m realfake.detect`: every good file scored, a bad one gets its own error line."""
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from realfake.model_store import save_model
+from realfake.models import build_model
+from realfake.sd_detector import codec, detect
+
+torch.set_num_threads(1)
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def stored_detector(tmp_path):
+    torch.manual_seed(0)
+    spec = {"name": "cifake_cnn", "width": 8, "depth": 2, "stem": 8}
+    model = build_model(spec).eval()
+    folder = tmp_path / "model"
+    save_model(folder, model, spec, config={"epochs": 0}, history=[])
+    return folder
+
+
+@pytest.fixture
+def files(tmp_path):
+    rng = np.random.default_rng(0)
+    good = tmp_path / "photo.png"
+    Image.fromarray(rng.integers(0, 256, (120, 90, 3), dtype=np.uint8)).save(good)
+    cifake_like = tmp_path / "small.jpg"
+    Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(cifake_like, quality=75)
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not an image at all")
+    return good, cifake_like, bad, tmp_path / "missing.png"
+
+
+def test_score_files_keeps_going_after_a_bad_file(stored_detector, files):
+    good, cifake_like, bad, missing = files
+    model, _ = detect.load_detector(stored_detector)
+    rows = detect.score_files([good, bad, cifake_like, missing], model)
+    assert [r["file"] for r in rows] == [str(good), str(bad), str(cifake_like), str(missing)]
+    assert 0 <= rows[0]["p_generated"] <= 1 and 0 <= rows[2]["p_generated"] <= 1
+    assert rows[1]["p_generated"] is None and "notes.jpg" in rows[1]["error"] and "not a readable image" in rows[1]["error"]
+    assert "cannot read the file" in rows[3]["error"]
+    assert rows[0]["preprocessing"] == "90x120 -> 32x32 JPEG q75"
+    assert rows[2]["preprocessing"] == "as is (CIFAKE format)"
+
+
+def test_preprocessing_is_the_training_path(files):
+    good, cifake_like, _, _ = files
+    pixels, _ = detect.detector_pixels(cifake_like.read_bytes())
+    assert np.array_equal(pixels.permute(1, 2, 0).numpy(), np.asarray(Image.open(cifake_like).convert("RGB")))
+    pixels, _ = detect.detector_pixels(good.read_bytes())
+    assert torch.equal(pixels, codec.normalised_pixels(good.read_bytes()))
+
+
+def test_cli_prints_a_line_per_file_and_what_it_knows(stored_detector, files):
+    good, _, bad, _ = files
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-m", "realfake.detect", "--model", str(stored_detector), str(good), str(bad)],
+                            capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
+    lines = result.stdout.splitlines()
+    assert result.returncode == 1, result.stderr
+    assert lines[0].startswith(f"{good}: P(generated) = ")
+    assert lines[1].startswith(f"{bad}: ERROR") and "not a readable image" in lines[1]
+    assert "What this detector knows" in result.stdout and "32x32" in result.stdout
+
+
+def test_cli_json_and_missing_model(stored_detector, files, tmp_path, capsys):
+    good = files[0]
+    assert detect.main(["--json", "--model", str(stored_detector), str(good)]) == 0
+    row = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert row["file"] == str(good) and 0 <= row["p_generated"] <= 1
+    assert detect.main(["--model", str(tmp_path / "nothing"), str(good)]) == 2
+    assert "no stored detector" in capsys.readouterr().err
