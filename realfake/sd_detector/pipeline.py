@@ -40,7 +40,7 @@ def profile_settings(profile: str) -> dict:
     return {
         "train_per_class": choose(profile, smoke=150, cpu=None, full=None),    # None = the whole split
         "test_per_class": choose(profile, smoke=100, cpu=None, full=None),
-        "epochs": {"standard": choose(profile, smoke=2, cpu=12, full=30),
+        "epochs": {"standard": choose(profile, smoke=2, cpu=24, full=30),
                    "cnndetection": choose(profile, smoke=1, cpu=3, full=30)},
     }
 
@@ -143,10 +143,6 @@ def main(argv=None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
-
 def try_pretrained(spec: dict):
     """(model, None) when the ImageNet weights for `spec` load, else (None, the reason in one paragraph).
 
@@ -154,10 +150,15 @@ def try_pretrained(spec: dict):
     """
     import contextlib
     import io
-    from realfake.models import build_model
-    from realfake.sd_detector.models import PretrainedWeightsUnavailable
+
+    from ..models import build_model
+    from .models import PretrainedWeightsUnavailable
     try:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             return build_model(spec), None
     except PretrainedWeightsUnavailable as error:
         return None, str(error).replace(str(Path.home()), "~")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
