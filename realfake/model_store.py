@@ -34,14 +34,14 @@ def arch_version(spec: dict) -> str:
 
 
 def save_model(folder: Path | str, model: torch.nn.Module, spec: dict, *, config: dict, history: list[dict],
-               fingerprint: str | None = None, code: str | None = None, extra: dict | None = None) -> Path:
-    """Store weights and record; the record is written last, so a half-saved model never matches."""
+               fingerprint: str | None = None, code: str | None = None, extra: dict | None = None) -> dict:
+    """Store weights and record; return the record. It is written last, so a half-saved model never matches."""
     folder = Path(folder)
     atomic_torch_save({k: v.detach().cpu() for k, v in model.state_dict().items()}, folder / WEIGHTS)
     info = {"spec": spec, "config": config, "data_fingerprint": fingerprint, "arch_version": arch_version(spec),
             "code_version": code, "history": history, **(extra or {})}
     atomic_write_text(folder / INFO, json.dumps(info, indent=2, default=str) + "\n")
-    return folder
+    return info
 
 
 def load_model(folder: Path | str, spec: dict, fingerprint: str | None = None, device="cpu"):
@@ -110,6 +110,6 @@ def train_or_load(folder: Path | str, spec: dict, config: dict, train: Callable[
         return model, record
     print(f"training a new model ({info})")
     model, history = train()
-    save_model(folder, model, spec, config=config, history=history, fingerprint=fingerprint, code=code, extra=note)
-    record = {**json.loads(Path(folder, INFO).read_text()), "source": f"trained now ({info})", "differences": []}
+    stored = save_model(folder, model, spec, config=config, history=history, fingerprint=fingerprint, code=code, extra=note)
+    record = {**stored, "source": f"trained now ({info})", "differences": []}
     return model, record

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from . import loop
 from .dedup import data_fingerprint
 from .loop import TrainState, fit, seed_everything
-from .models import build_model
+from .models import build_model, model_factory
 from .state import code_version
 
 CONFIG_KEYS = ("model", "epochs", "epoch_size", "batch_size", "lr", "weight_decay", "label_smoothing",
@@ -106,9 +106,9 @@ def evaluate_loss_acc(model, pixels, labels, device) -> dict:
             "val_bal_acc": float(np.mean(recalls))}
 
 
-def recipe_version(model: torch.nn.Module) -> str:
-    """The code that decides what training does: the loop, this recipe and the network's module."""
-    return code_version(loop, sys.modules[__name__], sys.modules[type(model).__module__])
+def recipe_version(spec: dict) -> str:
+    """The code that decides what training does: the loop, this recipe and the module of the network in `spec`."""
+    return code_version(loop, sys.modules[__name__], sys.modules[model_factory(spec["name"]).__module__])
 
 
 def train_classifier(config: dict, train_pixels: torch.Tensor, train_labels: torch.Tensor,
@@ -167,7 +167,7 @@ def train_classifier(config: dict, train_pixels: torch.Tensor, train_labels: tor
 
     history = fit(state, epochs=config["epochs"], batches=batches, step=step, config=config,
                   checkpoint=checkpoint, fingerprint=data_fingerprint(train_pixels, train_labels) if checkpoint else None,
-                  code=recipe_version(model), evaluate=evaluate, on_epoch_end=on_epoch_end,
+                  code=recipe_version(config["model"]), evaluate=evaluate, on_epoch_end=on_epoch_end,
                   progress=progress, retrain=retrain, verbose=progress)
     model.eval()
     return model, history

@@ -165,7 +165,7 @@ def test_checkpoint_of_other_code_is_not_resumed(data, tmp_path, monkeypatch, ca
     checkpoint = tmp_path / "run.pt"
     fit_tiny(TINY, data, checkpoint=checkpoint, on_epoch_end=lambda e, r: True)   # stopped after epoch 1
     assert load_torch_state(checkpoint)["stopped"]
-    monkeypatch.setattr(train, "recipe_version", lambda model: "changed-code")
+    monkeypatch.setattr(train, "recipe_version", lambda spec: "changed-code")
     _, history = fit_tiny(TINY, data, checkpoint=checkpoint)
     assert len(history) == 2 and load_torch_state(checkpoint)["code"] == "changed-code"
 

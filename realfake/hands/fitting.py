@@ -8,7 +8,6 @@ import torch
 from ..dedup import data_fingerprint
 from ..model_store import train_or_load
 from ..train import recipe_version, train_classifier
-from ..models import build_model
 
 
 def fit_or_load(folder: Path | str, config: dict, train_pixels: torch.Tensor, train_labels: torch.Tensor,
@@ -25,6 +24,6 @@ def fit_or_load(folder: Path | str, config: dict, train_pixels: torch.Tensor, tr
         return train_classifier(config, train_pixels, train_labels, val_pixels, val_labels, device=device,
                                 checkpoint=checkpoint, retrain=retrain)
 
-    code = recipe_version(build_model(config["model"]))
+    code = recipe_version(config["model"])
     return train_or_load(folder, config["model"], config, train, fingerprint=data_fingerprint(train_pixels, train_labels),
                          device=device, retrain=retrain, note=note, code=code)
