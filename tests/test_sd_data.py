@@ -226,3 +226,16 @@ def test_sources_normalise_both_classes_and_resnet_finetune_runs_on_the_loop(tmp
     model, history, split = sources.finetune_resnet50(pixels, y, config, pretrained=False, progress=False)
     assert len(history) == 1 and history[0]["pretrained"] is False and 0 <= history[0]["valid_accuracy"] <= 1
     assert sources.resnet_probs(model, pixels[split["test"]]).shape == (len(split["test"]),)
+
+
+@pytest.mark.parametrize("limit", [None, 5], ids=["whole folder", "smoke subset"])
+def test_load_split_names_the_unreadable_files_it_skips(tmp_path, limit):
+    tree = tmp_path / "cifake"
+    make_cifake_tree(tree)
+    (tree / "train" / "FAKE" / "9 (9).jpg").write_bytes(b"not an image, a text file\n")
+    folder = cifake_data.find_cifake(path=tree, download=False)
+    with pytest.warns(UserWarning, match=r"FAKE: skipped 1 unreadable file\(s\): 9 \(9\)\.jpg: text file"):
+        split = cifake_data.load_split(folder, "train", cache_dir=tmp_path / "cache", progress=False,
+                                       limit_per_class=limit)
+    assert split.labels.tolist() == [0, 0, 0, 1, 1, 1]
+    assert "FAKE/9 (9).jpg" not in split.names
