@@ -38,9 +38,14 @@ def run_paths(profile: str, root: Path | str | None = None) -> RunPaths:
 
 
 def shown(path: Path | str) -> str:
-    """`path` as a user should read it: relative to the working folder when inside it (no machine paths)."""
-    path = Path(path)
+    """`path` as a user should read it, never a machine path: relative to the working folder when inside it,
+    else relative to its repository."""
+    path = Path(path).resolve()
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve())) or "."
+        return str(path.relative_to(Path.cwd().resolve())) or "."
     except ValueError:
+        pass
+    try:
+        return str(path.relative_to(repo_root(path.parent)))
+    except (ValueError, FileNotFoundError):
         return str(path)

@@ -48,8 +48,17 @@ def clean_notebook(notebook, root: Path):
         cell.metadata.pop("execution", None)
         if cell.cell_type != "code":
             continue
-        outputs = []
+        # Consecutive stream outputs of one kind are merged first, as Jupyter shows them: a progress bar's
+        # carriage returns often arrive in separate messages and only make sense together.
+        merged = []
         for output in cell.get("outputs", []):
+            if (merged and output.output_type == "stream" and merged[-1].output_type == "stream"
+                    and merged[-1].name == output.name):
+                merged[-1].text += output.text
+            else:
+                merged.append(output)
+        outputs = []
+        for output in merged:
             if output.output_type == "stream":
                 output.text = relative_paths(collapse_redraws(ANSI_COLOUR.sub("", output.text)), root)
                 if not output.text.strip():
@@ -67,15 +76,7 @@ def clean_notebook(notebook, root: Path):
             elif output.output_type == "error":
                 output.traceback = [relative_paths(line, root) for line in output.traceback]
             outputs.append(output)
-        # Consecutive stream outputs of one kind are merged, as Jupyter shows them.
-        merged = []
-        for output in outputs:
-            if (merged and output.output_type == "stream" and merged[-1].output_type == "stream"
-                    and merged[-1].name == output.name):
-                merged[-1].text = collapse_redraws(merged[-1].text + output.text)
-            else:
-                merged.append(output)
-        cell.outputs = merged
+        cell.outputs = outputs
     return notebook
 
 

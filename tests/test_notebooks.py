@@ -109,3 +109,17 @@ def test_show_draws_inline_under_agg(tmp_path):
     outputs = notebook.cells[0].outputs
     assert any("image/png" in o.get("data", {}) for o in outputs), outputs
     assert (tmp_path / "fig.png").stat().st_size > 0
+
+
+def test_progress_bar_split_over_messages_is_removed(tmp_path):
+    """A bar that is drawn, then cleared (tqdm leave=False), in separate messages leaves nothing behind."""
+    notebook = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("x")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="\rdecoding a:   0%|  | 0/8000"),
+                    nbformat.v4.new_output("stream", name="stdout", text="\r                         \r"),
+                    nbformat.v4.new_output("stream", name="stdout", text="\rdecoding b:   0%|  | 0/500"),
+                    nbformat.v4.new_output("stream", name="stdout", text="\r                         \r"),
+                    nbformat.v4.new_output("stream", name="stdout", text="8936 unique labelled images\n")]
+    notebook.cells = [cell]
+    clean_notebook(notebook, tmp_path)
+    assert [o.text for o in cell.outputs] == ["8936 unique labelled images\n"]
