@@ -12,11 +12,13 @@ import pytest
 import torch
 
 from realfake.dcgan import data as dcgan_data
-from realfake.dcgan.detectability import blur_jpeg, detection_summary, discriminator_logits
+from realfake.dcgan import detectability as detectability_module
+from realfake.dcgan.detectability import (blur_jpeg, detection_summary, detector_train_or_load, discriminator_logits,
+                                          scores)
 from realfake.dcgan.frechet import ClassifierFeatures, FrechetDistance, frechet_distance
 from realfake.dcgan.quality import GanProbe
 from realfake.dcgan.quiz import QuizSession, describe, make_items, pooled_result, save_answers, score
-from realfake.dcgan.train import REFERENCE, GanStep, gan_config, generate, train_gan
+from realfake.dcgan.train import REFERENCE, GanRun, GanStep, gan_config, generate, train_gan
 from realfake.models import build_model
 
 
@@ -202,6 +204,73 @@ def test_discriminator_as_detector_scores_generated_higher():
             return x.mean(dim=(1, 2, 3)).unsqueeze(1) * 10
     bright, dark = torch.full((4, 1, 28, 28), 250, dtype=torch.uint8), torch.zeros(4, 1, 28, 28, dtype=torch.uint8)
     assert (discriminator_logits(Judge(), dark, "-1_1") > discriminator_logits(Judge(), bright, "-1_1")).all()
+
+
+TINY_DETECTOR = {"spec": {"name": "dcgan_classifier", "width": 2, "n_classes": 1, "channels": 1, "features": 4,
+                          "dropout": 0.0},
+                 "epochs": 1, "batch_size": 16, "lr": 0.01, "blur_prob": 0.5, "max_sigma": 3.0, "jpeg_prob": 0.5,
+                 "jpeg_quality": [30, 100], "seed": 0}
+
+
+def counting_train_detector(monkeypatch) -> dict:
+    calls = {"n": 0}
+    original = detectability_module.train_detector
+
+    def counted(*args, **kwargs):
+        calls["n"] += 1
+        return original(*args, **kwargs)
+    monkeypatch.setattr(detectability_module, "train_detector", counted)
+    return calls
+
+
+def test_detector_is_stored_and_reused_only_for_the_same_images_and_config(tmp_path, monkeypatch, capsys):
+    calls = counting_train_detector(monkeypatch)
+    real, fake = blobs(32, 11), blobs(32, 12) // 2
+    folder = tmp_path / "detector_x"
+    first, record = detector_train_or_load(folder, TINY_DETECTOR, real, fake, note={"profile": "cpu"}, progress=False)
+    assert calls["n"] == 1 and record["source"].startswith("trained now")
+    assert (folder / "weights.pt").exists() and (folder / "model.json").exists()
+
+    again, record = detector_train_or_load(folder, TINY_DETECTOR, real, fake, progress=False)
+    assert calls["n"] == 1 and record["source"].startswith("loaded")          # no training: the stored one
+    assert "loaded" in capsys.readouterr().out
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
+    assert np.array_equal(scores(first, real), scores(again, real))
+
+    other = fake.clone()
+    other[0, 0, 0, 0] += 1                                                    # one pixel of the generated set
+    _, record = detector_train_or_load(folder, TINY_DETECTOR, real, other, progress=False)
+    assert calls["n"] == 2 and record["source"].startswith("trained now")
+    _, record = detector_train_or_load(folder, {**TINY_DETECTOR, "lr": 0.02}, real, other, progress=False)
+    assert calls["n"] == 3 and record["source"].startswith("trained now")   # other settings: retrained too
+    _, record = detector_train_or_load(folder, {**TINY_DETECTOR, "lr": 0.02}, real, other, progress=False)
+    assert calls["n"] == 3 and record["source"].startswith("loaded")
+
+
+def test_study_detectors_are_stored_per_gan_and_smoke_never_writes_model_best(tmp_path, monkeypatch):
+    from realfake.dcgan.pipeline import ImageData, detection_study, get_detector
+    from realfake.paths import run_paths
+    calls = counting_train_detector(monkeypatch)
+    torch.manual_seed(0)
+    generator = build_model(TINY["generator"])
+    discriminator = build_model(TINY["discriminator"])
+    gans = {"tiny": GanRun(generator, discriminator, [], 1, config=TINY)}
+    data = ImageData("mnist", blobs(40, 13), torch.zeros(40, dtype=torch.long), blobs(20, 14),
+                     torch.zeros(20, dtype=torch.long), tuple(range(10)))
+    smoke = run_paths("smoke", root=tmp_path)
+    study = detection_study(gans, data, smoke, 16, 10, TINY_DETECTOR, progress=False, profile="smoke")
+    stored = tmp_path / "results" / "smoke" / "model_best" / "dcgan" / "detector_tiny"
+    assert calls["n"] == 1 and (stored / "weights.pt").exists() and not (tmp_path / "model_best").exists()
+    assert study["tiny: detector"]["source"].startswith("trained now") and study["tiny: detector"]["n_train_real"] == 16
+    again = detection_study(gans, data, smoke, 16, 10, TINY_DETECTOR, progress=False, profile="smoke")
+    assert calls["n"] == 1 and again["tiny: detector"]["source"].startswith("loaded")
+    assert {k: v for k, v in again["tiny: detector"].items() if k != "source"} == \
+        {k: v for k, v in study["tiny: detector"].items() if k != "source"}
+    _, record = get_detector(smoke, "tiny", gans["tiny"], data, 16, TINY_DETECTOR, progress=False)   # the notebook's quiz
+    assert calls["n"] == 1 and record["source"].startswith("loaded")
+    _, record = get_detector(run_paths("cpu", root=tmp_path), "tiny", gans["tiny"], data, 16, TINY_DETECTOR,
+                             progress=False)
+    assert calls["n"] == 2 and (tmp_path / "model_best" / "dcgan" / "detector_tiny" / "model.json").exists()
 
 
 # ---------------------------------------------------------------- quiz

@@ -11,7 +11,9 @@ and accuracy 50 % for balanced classes).
 """
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,7 @@ from sklearn.metrics import average_precision_score
 
 from ..loop import TrainState, fit, seed_everything
 from ..metrics import wilson_interval
+from ..model_store import train_or_load
 from ..models import build_model
 from ..state import code_version
 
@@ -68,9 +71,11 @@ def detector_data(real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor,
 
 def train_detector(config: dict, real: torch.Tensor, fake: torch.Tensor, checkpoint: Path | str | None = None,
                    device="cpu", progress: bool = True):
-    """(The checkpoint is tied to these exact images through their fingerprint.)"""
+    """A detector trained from scratch on uint8 real and generated images; returns (model, history).
+
+    The checkpoint is tied to these exact images through their fingerprint.
+    """
     from .data import fingerprint
-    """A detector trained from scratch on uint8 real and generated images; returns (model, history)."""
     seed_everything(config["seed"])
     images, labels = detector_data(real, fake)
     model = build_model(config["spec"]).to(device)
@@ -97,9 +102,38 @@ def train_detector(config: dict, real: torch.Tensor, fake: torch.Tensor, checkpo
 
     history = fit(TrainState({"detector": model}, {"detector": optimizer}), epochs=config["epochs"], batches=batches,
                   step=step, config=config, checkpoint=checkpoint, fingerprint=fingerprint(images, labels),
-                  code=code_version(blur_jpeg, jpeg_round_trip, train_detector), progress=progress,
+                  code=detector_code(), progress=progress,
                   desc="detector epochs")
     return model.eval(), history
+
+
+def detector_code() -> str:
+    """The version of the detector's training recipe (augmentation and loop)."""
+    return code_version(blur_jpeg, jpeg_round_trip, train_detector)
+
+
+def detector_fingerprint(config: dict, real: torch.Tensor, fake: torch.Tensor) -> str:
+    """What a stored detector must have been trained on to be reused: these images (in this order, with their
+    labels) and this training config. A detector is a measurement, so unlike the GANs (whose other settings
+    are only reported) one trained with other settings is not reused but retrained."""
+    from .data import fingerprint
+    images, labels = detector_data(real, fake)
+    settings = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return f"{fingerprint(images, labels)}-config-{settings}"
+
+
+def detector_train_or_load(folder: Path | str, config: dict, real: torch.Tensor, fake: torch.Tensor,
+                           checkpoint: Path | str | None = None, device="cpu", retrain: bool = False,
+                           note: dict | None = None, progress: bool = True):
+    """(model, record): the detector stored in `folder` if it was trained on exactly these real and generated
+    images with this config (and the network's code is the same), else one trained now and stored there.
+
+    record["source"] says which; the notebook prints a line either way (see model_store.train_or_load).
+    """
+    return train_or_load(folder, config["spec"], config,
+                         lambda: train_detector(config, real, fake, checkpoint, device, progress),
+                         fingerprint=detector_fingerprint(config, real, fake), device=device, retrain=retrain,
+                         note=note, code=detector_code())
 
 
 @torch.no_grad()
@@ -134,10 +168,6 @@ def discriminator_logits(discriminator, images: torch.Tensor, pixel_range: str, 
     return torch.cat(out).numpy()
 
 
-def detectability(real_train: torch.Tensor, fake_train: torch.Tensor, real_test: torch.Tensor,
-                  fake_test: torch.Tensor, config: dict = DETECTOR_CONFIG, checkpoint=None, device="cpu",
-                  progress: bool = True) -> dict:
-    """Train a detector on (real_train, fake_train), score it on (real_test, fake_test)."""
-    model, history = train_detector(config, real_train, fake_train, checkpoint, device, progress)
-    summary = detection_summary(scores(model, real_test, device), scores(model, fake_test, device))
-    return {**summary, "n_train_real": len(real_train), "n_train_generated": len(fake_train), "history": history}
+def detectability(model, real_test: torch.Tensor, fake_test: torch.Tensor, device="cpu") -> dict:
+    """A trained detector scored on held-out real and generated images (see `detection_summary`)."""
+    return detection_summary(scores(model, real_test, device), scores(model, fake_test, device))

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from ..model_store import INFO, load_model, save_model
-from ..paths import RunPaths
+from ..paths import RunPaths, shown
 from ..state import atomic_torch_save, load_torch_state
 from . import data as data_module
 from .mnist_classifier import CLASSIFIER_CONFIG, classifier_train_or_load
@@ -100,12 +100,12 @@ def get_gan(paths: RunPaths, name: str, config: dict, data: ImageData, classifie
     if run is not None:
         from ..model_store import config_differences
         differences = config_differences(info["config"], config)
-        print(f"loaded {folder_g.parent}/{name}_*: trained with the {info.get('profile', '?')} profile, "
+        print(f"loaded {shown(folder_g.parent)}/{name}_*: trained with the {info.get('profile', '?')} profile, "
               f"best epoch {run.best_epoch} of {len(run.history)}")
         if differences:
             print("  stored with other settings than this run asks for (same networks and data):\n    "
                   + "\n    ".join(differences))
-        return run, {**info, "source": f"loaded from {folder_g}", "differences": differences}
+        return run, {**info, "source": f"loaded from {shown(folder_g)}", "differences": differences}
     print(f"training GAN {name!r} ({info})")
     probe = GanProbe(classifier, data.train_images[:10_000], n_samples=probe_samples, device=device)
     run = train_gan(config, images, checkpoint=checkpoint_path(paths, name), probe=probe, device=device,
@@ -117,10 +117,11 @@ def get_gan(paths: RunPaths, name: str, config: dict, data: ImageData, classifie
     save_model(folder_g, run.generator, config["generator"], config=config, history=run.history,
                fingerprint=fingerprint, code=code(), extra=note)
     info = load_model(folder_g, config["generator"], fingerprint)[1]
-    return run, {**info, "source": f"trained now and stored in {folder_g}", "differences": []}
+    return run, {**info, "source": f"trained now and stored in {shown(folder_g)}", "differences": []}
 
 
-__all__ = ["ImageData", "load_data", "get_classifier", "get_gan", "classifier_config", "model_folder", "INFO"]
+__all__ = ["ImageData", "load_data", "get_classifier", "get_gan", "get_detector", "classifier_config", "model_folder",
+           "INFO"]
 
 
 def adapt_to_dataset(config: dict, data: ImageData) -> dict:
@@ -138,21 +139,46 @@ def floor_distance(classifier, data: ImageData, n: int = 10_000) -> float:
     return frechet_distance(ClassifierFeatures(classifier), data.train_images[:n], data.test_images)
 
 
+DETECTOR_NOISE_SEED, DETECTOR_TEST_NOISE_SEED = 2024, 4048   # generated digits a detector trains on / is scored on
+
+
+def get_detector(paths: RunPaths, name: str, run: GanRun, data: ImageData, n_train: int, config: dict, device="cpu",
+                 retrain: bool = False, profile: str = "cpu", progress: bool = True):
+    """(detector, record) for the GAN `name`: trained on the last `n_train` real training digits and `n_train`
+    digits of its generator, stored in `<models>/dcgan/detector_<name>/` and loaded from there when it was
+    trained on the same images with the same config.
+
+    The generated digits come from the stored generator with seeded noise; on the CPU they are bit-identical
+    across thread counts (checked with 1 and 2 threads), so the stored detector is found again. Where they
+    differ (another device), the fingerprint differs and the detector is retrained, never loaded for other data.
+    """
+    from .detectability import detector_train_or_load
+    from .train import generate
+    real_train = data.train_images[-n_train:]
+    fake_train = generate(run.generator, n_train, seed=DETECTOR_NOISE_SEED, device=device)
+    note = {"profile": profile, "dataset": data.dataset, "gan": name, "noise_seed": DETECTOR_NOISE_SEED,
+            "n_train_real": len(real_train), "n_train_generated": len(fake_train)}
+    return detector_train_or_load(model_folder(paths, f"detector_{name}"), config, real_train, fake_train,
+                                  checkpoint=checkpoint_path(paths, f"detector_{name}"), device=device,
+                                  retrain=retrain, note=note, progress=progress)
+
+
 def detection_study(gans: dict, data: ImageData, paths: RunPaths, n_train: int, n_test: int, config: dict,
-                    device="cpu", progress: bool = True) -> dict:
-    """For each GAN (name -> GanRun): a detector trained from scratch (blur + JPEG augmentation) and the
-    GAN's own discriminator, scored on held-out real MNIST-test digits and fresh generated digits."""
+                    device="cpu", progress: bool = True, retrain: bool = False, profile: str = "cpu") -> dict:
+    """For each GAN (name -> GanRun): a detector trained from scratch (blur + JPEG augmentation; stored, see
+    `get_detector`) and the GAN's own discriminator, scored on held-out real MNIST-test digits and fresh
+    generated digits."""
     from .detectability import detection_summary, detectability, discriminator_logits
     from .train import generate
-    real_train, real_test = data.train_images[-n_train:], data.test_images[:n_test]
+    real_test = data.test_images[:n_test]
     results = {}
     for name, run in gans.items():
-        fake_train = generate(run.generator, n_train, seed=2024, device=device)
-        fake_test = generate(run.generator, n_test, seed=4048, device=device)
-        detector = detectability(real_train, fake_train, real_test, fake_test, config,
-                                 checkpoint=paths.checkpoints / f"dcgan_detector_{name}.pt", device=device,
-                                 progress=progress)
-        results[f"{name}: detector"] = detector
+        detector, record = get_detector(paths, name, run, data, n_train, config, device, retrain, profile, progress)
+        fake_test = generate(run.generator, n_test, seed=DETECTOR_TEST_NOISE_SEED, device=device)
+        results[f"{name}: detector"] = {**detectability(detector, real_test, fake_test, device),
+                                        "n_train_real": record["n_train_real"],
+                                        "n_train_generated": record["n_train_generated"],
+                                        "source": record["source"], "history": record["history"]}
         pixel_range = run.config["generator"]["pixel_range"]
         results[f"{name}: its discriminator"] = detection_summary(
             discriminator_logits(run.discriminator, real_test, pixel_range, device),
