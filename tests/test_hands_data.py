@@ -10,6 +10,7 @@ import torch
 
 from conftest import jpeg_bytes, random_array, write_list
 from realfake.dedup import first_occurrences, pixel_hashes
+from realfake.splits import split_within_groups
 from realfake.hands import (CLASS_NAMES, HandData, load_hand_data, load_test_hands, read_sources, source_of,
                             split_by_source)
 
@@ -291,3 +292,31 @@ def test_prepare_data_links_required_and_skips_optional(tmp_path):
     (source / "hands" / "GAN_hands").rmdir()
     with pytest.raises(FileNotFoundError, match="lacks hands/GAN_hands"):
         prepare_data(source, root)
+
+
+# ---------------------------------------------------------------- split_within_groups (issue 6)
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_within_group_split_holds_out_images_of_every_generator(grouped, seed):
+    train, val = split_within_groups(grouped.sources, grouped.labels, 0.2, seed)
+    assert torch.equal(torch.sort(torch.cat([train, val])).values, torch.arange(len(grouped)))
+    generated = {s for s, label in zip(grouped.sources, grouped.labels.tolist()) if label > 0}
+    # every generator is on both sides: one of its 3 or 4 images held out (round(0.2 * n), at least 1)
+    assert sources_of(grouped, val) & generated == generated
+    assert sources_of(grouped, train) & generated == generated
+    assert grouped.labels[val].bincount(minlength=3).tolist() == [6, 6, 5]
+    # the reals (each its own group) are drawn per class: round(0.2 * 30) of them
+    assert not sources_of(grouped, train) & {grouped.sources[i] for i in val.tolist() if grouped.labels[i] == 0}
+
+
+def test_within_group_split_is_deterministic_and_per_class(grouped):
+    first = split_within_groups(grouped.sources, grouped.labels, 0.25, 3)
+    assert all(torch.equal(a, b) for a, b in zip(first, split_within_groups(grouped.sources, grouped.labels, 0.25, 3)))
+    assert not torch.equal(first[1], split_within_groups(grouped.sources, grouped.labels, 0.25, 4)[1])
+    # one student with VAE and GAN images: each class of theirs keeps images on both sides
+    sources = list(grouped.sources)
+    sources[-3:] = ["vae-student0"] * 3
+    train, val = split_within_groups(sources, grouped.labels, 0.2, 0)
+    for label in (1, 2):
+        for side in (train, val):
+            assert any(sources[i] == "vae-student0" and grouped.labels[i] == label for i in side.tolist())
