@@ -10,9 +10,12 @@ def pixel_hashes(pixels: torch.Tensor) -> list[str]:
     return [hashlib.sha1(row.tobytes()).hexdigest() for row in flat]
 
 
-def data_fingerprint(pixels: torch.Tensor, labels: torch.Tensor) -> str:
-    """A short hash of a labelled image set, independent of the order of its images."""
-    digests = sorted(digest + str(int(label)) for digest, label in zip(pixel_hashes(pixels), labels.tolist()))
+def data_fingerprint(pixels: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None = None) -> str:
+    """A short hash of a labelled image set (and, if given, each image's sampling weight), independent
+    of the order of its images. Without weights it is the same as before weights existed."""
+    suffixes = [""] * len(labels) if weights is None else [f"|{float(w):.6g}" for w in weights.tolist()]
+    digests = sorted(digest + str(int(label)) + suffix
+                     for digest, label, suffix in zip(pixel_hashes(pixels), labels.tolist(), suffixes))
     return hashlib.sha1("".join(digests).encode()).hexdigest()[:16]
 
 

@@ -115,12 +115,14 @@ def train_classifier(config: dict, train_pixels: torch.Tensor, train_labels: tor
                      val_pixels: torch.Tensor | None = None, val_labels: torch.Tensor | None = None,
                      device=None, checkpoint: Path | str | None = None,
                      on_epoch_end: Callable[[int, dict], bool | None] | None = None, progress: bool = True,
-                     retrain: bool = False):
+                     retrain: bool = False, sample_weights: torch.Tensor | None = None):
     """Train a fresh model; return (model, history), history being one dict per epoch.
 
     checkpoint    file written after every epoch; a run with the same config, data and code resumes from it
     on_epoch_end  called with (epoch, record) after each epoch, e.g. to prune an Optuna trial
     retrain       ignore an existing checkpoint and train from the start
+    sample_weights  how likely each training image is to be drawn (default: every class equally likely,
+                  `balanced_epoch`); e.g. `realfake.selftrain` keeps labelled images a fixed share of each class
     """
     unknown = set(config) - set(CONFIG_KEYS)
     if unknown:
@@ -142,7 +144,8 @@ def train_classifier(config: dict, train_pixels: torch.Tensor, train_labels: tor
                 else torch.autocast("cpu", enabled=False))
 
     def batches(epoch: int):
-        order = balanced_epoch(train_labels, epoch_size, generator).to(device)
+        order = (balanced_epoch(train_labels, epoch_size, generator) if sample_weights is None else
+                 torch.multinomial(sample_weights, epoch_size, replacement=True, generator=generator)).to(device)
         for start in range(0, steps_per_epoch * batch_size, batch_size):
             yield order[start:start + batch_size]
 
@@ -166,7 +169,8 @@ def train_classifier(config: dict, train_pixels: torch.Tensor, train_labels: tor
         return record
 
     history = fit(state, epochs=config["epochs"], batches=batches, step=step, config=config,
-                  checkpoint=checkpoint, fingerprint=data_fingerprint(train_pixels, train_labels) if checkpoint else None,
+                  checkpoint=checkpoint,
+                  fingerprint=(data_fingerprint(train_pixels, train_labels, sample_weights) if checkpoint else None),
                   code=recipe_version(config["model"]), evaluate=evaluate, on_epoch_end=on_epoch_end,
                   progress=progress, retrain=retrain, verbose=progress)
     model.eval()

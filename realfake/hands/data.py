@@ -22,7 +22,7 @@ import torch
 from ..datalink import link_folder
 from ..dedup import first_occurrences, pixel_hashes
 from ..images import ImageSet, list_image_files, load_image_folder, read_text_file
-from ..splits import split_by_group
+from ..splits import split_by_group, split_within_groups
 
 CLASS_NAMES = ("real", "VAE", "GAN")
 LABELLED_FOLDERS = {"real_hands": 0, "VAE_hands": 1, "GAN_hands": 2}
@@ -144,6 +144,13 @@ def load_hand_data(root: Path | str = ".", extra_real: bool = True, max_extra_re
 def split_by_source(data: HandData, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Train and validation indices such that no generator (source) is on both sides."""
     return split_by_group(data.sources, data.labels, val_fraction, seed)
+
+
+def split_within_sources(data: HandData, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Train and validation indices holding out `val_fraction` of every generator's images (at least one)
+    and of the real hands: the split that matches test_hands/, which holds other images of the same
+    cohort's generators."""
+    return split_within_groups(data.sources, data.labels, val_fraction, seed)
 
 
 def load_test_hands(root: Path | str = ".", progress: bool = True) -> ImageSet:

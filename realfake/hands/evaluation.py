@@ -6,6 +6,8 @@ its own group), not over images.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -40,3 +42,30 @@ def per_generator_errors(data: HandData, probs: torch.Tensor) -> "pd.DataFrame":
     frame = frame[frame["class"] != "real"]
     table = frame.groupby(["class", "generator"]).correct.agg(images="size", recall="mean").reset_index()
     return table.sort_values(["recall", "images"], ascending=[True, False]).reset_index(drop=True)
+
+
+def scores_table(scores: dict[str, dict]) -> "pd.DataFrame":
+    """One row per scored part (e.g. report half, selection half): images, accuracy and balanced
+    accuracy with their 95 % intervals, and recall per class."""
+    import pandas as pd
+    return pd.DataFrame({name: {"images": s["n"], "accuracy": s["accuracy"],
+                                "accuracy 95% CI": "{:.3f}-{:.3f}".format(*s["accuracy_ci95"]),
+                                "balanced accuracy": s["balanced_accuracy"],
+                                "balanced accuracy 95% CI": "{:.3f}-{:.3f}".format(*s["balanced_accuracy_ci95"]),
+                                "recall real / VAE / GAN": " / ".join(f"{r:.3f}" for r in s["recall"].values())}
+                         for name, s in scores.items()}).T.round(3)
+
+
+def levers_table(path) -> "pd.DataFrame":
+    """The table written by benchmarks/hands_levers.py: one row per lever, with its score on the selection
+    half (where levers are compared) and the report half (the estimate) of the matching validation."""
+    import json
+
+    import pandas as pd
+    levers = json.loads(Path(path).read_text())["levers"]
+    frame = pd.DataFrame(levers).set_index("lever")
+    for half in ("selection", "report"):
+        frame[f"{half} 95% CI"] = frame[f"{half} 95% CI"].map(lambda ci: "{:.3f}-{:.3f}".format(*ci))
+    frame["recall real / VAE / GAN (all held out)"] = frame["recall real / VAE / GAN (all held out)"].map(
+        lambda r: " / ".join(f"{x:.3f}" for x in r))
+    return frame.round(3)

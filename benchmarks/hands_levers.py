@@ -1,0 +1,117 @@
+"""What each lever gains on the validation that matches test_hands/ (issue 6), measured in one run.
+
+The split holds out one image in five of every generator (and of the real hands), like the test set,
+which holds other images of the same cohort's generators. Its held-out images are halved by generator:
+levers are compared on the *selection* half; the *report* half is the estimate. Intervals: 95 %
+bootstrap over generators. Every lever trains the same fast recipe (HandNet width 32, depth 3,
+12 epochs; about 6 min on one CPU thread) from random initialisation:
+
+  supervised              the labelled images alone (predicted without, then with flip averaging)
+  24 epochs               twice the training
+  width 48                a wider network
+  self-training, 1 round  `realfake.selftrain`: the supervised model labels test_hands/ plus the
+                          validation images (labels hidden: they are unlabelled like the test images),
+                          the confident ones (>= 0.9) join training, labelled images keep half of each class
+  ensemble                the mean probabilities of supervised, 24 epochs and width 48
+
+"seconds" is wall time on this machine; a self-training round includes labelling the 10,000-image pool.
+
+    python benchmarks/hands_levers.py                    # all levers, about 40 min on one CPU thread
+    python benchmarks/hands_levers.py --epochs 1 --limit 600   # a quick check of the script
+Writes results/hands_levers.json, which the clean hands notebook shows.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from realfake.hands import CLASS_NAMES, load_hand_data, load_test_hands, make_config, split_within_sources
+from realfake.hands.evaluation import scores_with_intervals
+from realfake.paths import repo_root
+from realfake.selftrain import self_train
+from realfake.splits import split_groups_in_two
+from realfake.state import atomic_write_text
+from realfake.train import predict_proba, train_classifier
+
+SEED = 0
+FAST = dict(model={"name": "handnet", "width": 32, "depth": 3, "dropout": 0.1}, lr=3e-3, batch_size=128,
+            label_smoothing=0.05, seed=SEED)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N labelled images per class")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default="results/hands_levers.json")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    root = repo_root()
+    data = load_hand_data(root, progress=False)
+    if args.limit:
+        data = data.take(torch.cat([torch.nonzero(data.labels == c).flatten()[:args.limit] for c in range(3)]))
+    train_index, val_index = split_within_sources(data, 0.2, SEED)
+    select_index, report_index = split_groups_in_two(data.sources, data.labels, val_index, SEED)
+    train, val = data.take(train_index), data.take(val_index)
+    halves = {"selection": data.take(select_index), "report": data.take(report_index)}
+    position = {int(i): k for k, i in enumerate(val_index.tolist())}
+    half_rows = {name: torch.tensor([position[int(i)] for i in index.tolist()])
+                 for name, index in (("selection", select_index), ("report", report_index))}
+    test = load_test_hands(root, progress=False)
+    pool = torch.cat([test.pixels[test.readable], val.pixels])
+    rows, val_probs = [], {}
+
+    def score(lever: str, change: str, probs: torch.Tensor, seconds: float) -> None:
+        row = {"lever": lever, "change": change, "seconds": round(seconds)}
+        for name, part in halves.items():
+            s = scores_with_intervals(part, probs[half_rows[name]], n_boot=1000, seed=SEED)
+            row[f"{name} balanced accuracy"] = s["balanced_accuracy"]
+            row[f"{name} 95% CI"] = [round(x, 4) for x in s["balanced_accuracy_ci95"]]
+        row["recall real / VAE / GAN (all held out)"] = [
+            round(float((probs.argmax(1)[val.labels == c] == c).float().mean()), 4) for c in range(len(CLASS_NAMES))]
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+
+    base = make_config(**FAST, epochs=args.epochs)
+    start, round_seconds = time.time(), []
+
+    def after_round(round_, model, pool_probs):
+        round_seconds.append(time.time() - start - sum(round_seconds))
+        probs = pool_probs[-len(val):]
+        if round_ == 0:
+            score("supervised", "labelled images only, single prediction", predict_proba(model, val.pixels), round_seconds[0])
+            score("supervised + flip TTA", "mean over the image and its mirror", probs, round_seconds[0])
+            val_probs["supervised"] = probs
+        else:
+            score("self-training, 1 round", "+ confident (>= 0.9) pseudo-labels on test + validation images, "
+                  "labelled half of each class, fresh weights; flip TTA", probs, round_seconds[1])
+
+    self_train(base, train.pixels, train.labels, pool, rounds=1, threshold=0.9, labelled_share=0.5, device="cpu",
+               progress=False, on_round_end=after_round)
+    for lever, change, config in (
+            ("24 epochs", "supervised, twice the epochs; flip TTA", make_config(**FAST, epochs=2 * args.epochs)),
+            ("width 48", "supervised, 48 instead of 32 channels; flip TTA",
+             make_config(**{**FAST, "model": {**FAST["model"], "width": 48}}, epochs=args.epochs))):
+        began = time.time()
+        model, _ = train_classifier(config, train.pixels, train.labels, device="cpu", progress=False)
+        val_probs[lever] = predict_proba(model, val.pixels, tta=True)
+        score(lever, change, val_probs[lever], time.time() - began)
+    ensemble = sum(val_probs.values()) / len(val_probs)
+    score("ensemble of 3", "mean probabilities of supervised, 24 epochs and width 48 (flip TTA)", ensemble,
+          sum(r["seconds"] for r in rows if r["lever"] in ("supervised", "24 epochs", "width 48")))
+    out = root / args.out
+    atomic_write_text(out, json.dumps({
+        "about": __doc__.split("\n\n")[0], "command": "python benchmarks/hands_levers.py "
+        + " ".join(f"--{k} {v}" for k, v in vars(args).items() if v is not None and k != "out"),
+        "split": {"train": train.class_counts(), "selection": halves["selection"].class_counts(),
+                  "report": halves["report"].class_counts(), "generators": val.sources_per_class()},
+        "threads": args.threads, "levers": rows}, indent=2) + "\n")
+    print("wrote", Path(args.out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""realfake.selftrain: sampling weights, pseudo-labels and the rounds, on toy data (seconds on one CPU thread)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from realfake.hands.config import make_config
+from realfake.selftrain import mixed_sample_weights, pseudo_labels, self_train
+from realfake.train import balanced_epoch
+
+
+def test_mixed_weights_balance_classes_and_keep_the_labelled_share():
+    labels = torch.tensor([0] * 50 + [1] * 5 + [1] * 500 + [2] * 4)
+    is_pseudo = torch.tensor([False] * 55 + [True] * 500 + [False] * 4)
+    weights = mixed_sample_weights(labels, is_pseudo, labelled_share=0.7)
+    per_class = [float(weights[labels == c].sum()) for c in range(3)]
+    assert per_class == pytest.approx([1.0, 1.0, 1.0])
+    # class 1: 5 labelled images get 70 % of its draws, the 500 pseudo-labelled ones 30 %
+    assert float(weights[:55][labels[:55] == 1].sum()) == pytest.approx(0.7)
+    assert float(weights[is_pseudo].sum()) == pytest.approx(0.3)
+    # a class with only labelled images (0, 2) gets all of its weight there, spread evenly
+    assert torch.allclose(weights[:50], torch.full((50,), 1 / 50, dtype=torch.float64))
+
+
+def test_mixed_weights_without_pseudo_labels_are_class_balanced():
+    labels = torch.tensor([0] * 30 + [1] * 3 + [2] * 6)
+    weights = mixed_sample_weights(labels, torch.zeros(len(labels), dtype=torch.bool), 0.5)
+    draws = torch.multinomial(weights, 30_000, replacement=True, generator=torch.Generator().manual_seed(0))
+    assert torch.bincount(labels[draws], minlength=3).div(30_000).sub(1 / 3).abs().max() < 0.02
+    same = balanced_epoch(labels, 30_000, torch.Generator().manual_seed(0))
+    assert torch.bincount(labels[same], minlength=3).div(30_000).sub(1 / 3).abs().max() < 0.02
+
+
+def test_pseudo_labels_keep_only_confident_predictions():
+    probs = torch.tensor([[0.95, 0.03, 0.02], [0.4, 0.35, 0.25], [0.05, 0.05, 0.9], [0.1, 0.85, 0.05]])
+    keep, labels = pseudo_labels(probs, 0.9)
+    assert keep.tolist() == [0, 2] and labels.tolist() == [0, 2]
+    assert pseudo_labels(probs, 0.99)[0].numel() == 0
+
+
+def separable(n: int, seed: int):
+    """Images whose class is their brightness (dark, grey, bright) plus noise: learnable in seconds."""
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 3
+    base = torch.tensor([40.0, 128.0, 215.0])[labels]
+    noise = torch.randn((n, 1, 32, 32), generator=generator) * 20
+    return (base[:, None, None, None] + noise).clamp(0, 255).to(torch.uint8), labels
+
+
+def test_self_training_pseudo_labels_the_pool_and_records_each_round(tmp_path):
+    pixels, labels = separable(30, 0)
+    pool, pool_truth = separable(90, 1)
+    config = make_config(model={"width": 4, "depth": 2}, epochs=2, epoch_size=90, batch_size=30, lr=1e-2)
+    seen = []
+    model, history = self_train(config, pixels, labels, pool, rounds=2, threshold=0.5, labelled_share=0.5,
+                                device="cpu", checkpoint=tmp_path / "st.pt", progress=False,
+                                on_round_end=lambda r, m, probs: seen.append((r, probs)))
+    assert [r for r, _ in seen] == [0, 1, 2]
+    assert [record["round"] for record in history] == [0, 0, 1, 1, 2, 2]
+    assert history[0]["pseudo_labels"] == [0, 0, 0] and sum(history[-1]["pseudo_labels"]) > 0
+    # the pool's pseudo-labels follow its true classes (brightness) once the model has learnt them
+    assert (seen[-1][1].argmax(1) == pool_truth).float().mean() > 0.9
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["st_round0.pt", "st_round1.pt", "st_round2.pt"]
+
+
+def test_self_training_resumes_from_its_round_checkpoints(tmp_path):
+    pixels, labels = separable(30, 0)
+    pool, _ = separable(60, 1)
+    config = make_config(model={"width": 4, "depth": 2}, epochs=2, epoch_size=60, batch_size=30)
+    first, _ = self_train(config, pixels, labels, pool, 1, 0.5, 0.5, device="cpu", checkpoint=tmp_path / "st.pt",
+                          progress=False)
+    again, history = self_train(config, pixels, labels, pool, 1, 0.5, 0.5, device="cpu",
+                                checkpoint=tmp_path / "st.pt", progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
+    assert [record["round"] for record in history] == [0, 0, 1, 1]
+
+
+def test_fit_or_load_stores_a_self_trained_model_for_this_pool_only(tmp_path, monkeypatch):
+    import realfake.hands.fitting as fitting
+    pixels, labels = separable(30, 0)
+    pool, _ = separable(60, 1)
+    config = make_config(model={"width": 4, "depth": 2}, epochs=1, epoch_size=60, batch_size=30)
+    st = {"rounds": 1, "threshold": 0.5, "labelled_share": 0.5}
+    calls = []
+    real_self_train = fitting.self_train
+    monkeypatch.setattr(fitting, "self_train", lambda *a, **k: calls.append(1) or real_self_train(*a, **k))
+    _, record = fitting.fit_or_load(tmp_path, config, pixels, labels, device="cpu", pool=pool, self_training=st)
+    assert calls == [1] and record["config"]["self_training"] == st and "+selftrain:" in record["code_version"]
+    _, again = fitting.fit_or_load(tmp_path, config, pixels, labels, device="cpu", pool=pool, self_training=st)
+    assert calls == [1] and again["source"].startswith("loaded")
+    # another pool is other training data: retrain
+    fitting.fit_or_load(tmp_path, config, pixels, labels, device="cpu", pool=pool[:30], self_training=st)
+    assert calls == [1, 1]
