@@ -9,7 +9,7 @@ from .config import SEARCH_SPACE, config_from_params
 
 
 def make_objective(train_data, select_data, epochs: int, seed: int, device=None, overrides: dict | None = None):
-    """An Optuna objective: balanced accuracy on the selection half of the held-out generators,
+    """An Optuna objective: balanced accuracy on the selection half of the validation images,
     reported after every epoch so the pruner can stop trials that fall behind."""
     def objective(trial: optuna.Trial) -> float:
         config = {**config_from_params(suggest(trial, SEARCH_SPACE), epochs, seed), **(overrides or {})}
@@ -32,4 +32,4 @@ def best_record(study: optuna.Study, epochs: int, seed: int) -> dict:
     best = study.best_trial
     return {"config": config_from_params(best.params, epochs, seed), "study": study.study_name,
             "trial": best.number, "val_bal_acc": best.value, "val_acc": best.user_attrs.get("val_acc"),
-            "scored_on": "selection half of the held-out generators"}
+            "scored_on": "selection half of the matching validation (held-out images of every generator)"}
