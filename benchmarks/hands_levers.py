@@ -29,11 +29,10 @@ from pathlib import Path
 
 import torch
 
-from realfake.hands import CLASS_NAMES, load_hand_data, load_test_hands, make_config, split_within_sources
+from realfake.hands import CLASS_NAMES, load_hand_data, load_test_hands, make_config, validation_split
 from realfake.hands.evaluation import scores_with_intervals
 from realfake.paths import repo_root
 from realfake.selftrain import self_train
-from realfake.splits import split_groups_in_two
 from realfake.state import atomic_write_text
 from realfake.train import predict_proba, train_classifier
 
@@ -54,13 +53,11 @@ def main():
     data = load_hand_data(root, progress=False)
     if args.limit:
         data = data.take(torch.cat([torch.nonzero(data.labels == c).flatten()[:args.limit] for c in range(3)]))
-    train_index, val_index = split_within_sources(data, 0.2, SEED)
-    select_index, report_index = split_groups_in_two(data.sources, data.labels, val_index, SEED)
+    train_index, val_index, select_index, report_index = validation_split(data, "matching", 0.2, SEED)
     train, val = data.take(train_index), data.take(val_index)
     halves = {"selection": data.take(select_index), "report": data.take(report_index)}
-    position = {int(i): k for k, i in enumerate(val_index.tolist())}
-    half_rows = {name: torch.tensor([position[int(i)] for i in index.tolist()])
-                 for name, index in (("selection", select_index), ("report", report_index))}
+    half_rows = {"selection": torch.searchsorted(val_index, select_index),    # their rows in `val` (sorted)
+                 "report": torch.searchsorted(val_index, report_index)}
     test = load_test_hands(root, progress=False)
     pool = torch.cat([test.pixels[test.readable], val.pixels])
     rows, val_probs = [], {}

@@ -76,13 +76,12 @@ def self_train(config: dict, pixels: torch.Tensor, labels: torch.Tensor, pool: t
         round_config = {**config, "seed": config["seed"] + round_,
                         "epoch_size": (config["epoch_size"] or len(labels)) * (2 if round_ else 1)}
         stem = None if checkpoint is None else Path(checkpoint).with_name(f"{Path(checkpoint).stem}_round{round_}.pt")
+        counts = torch.bincount(pseudo, minlength=int(labels.max()) + 1).tolist()
         if progress:
-            print(f"self-training round {round_}/{rounds}: {len(labels)} labelled + {len(keep)} pseudo-labelled "
-                  f"{torch.bincount(pseudo, minlength=int(labels.max()) + 1).tolist()}")
+            print(f"self-training round {round_}/{rounds}: {len(labels)} labelled + {len(keep)} pseudo-labelled {counts}")
         model, round_history = train_classifier(round_config, round_pixels, round_labels, device=device,
                                                 checkpoint=stem, progress=progress, retrain=retrain,
                                                 sample_weights=weights)
-        counts = torch.bincount(pseudo, minlength=int(labels.max()) + 1).tolist()
         history += [{**record, "round": round_, "pseudo_labels": counts} for record in round_history]
         pool_probs = predict_proba(model, pool, device, tta=True)
         if on_round_end is not None:

@@ -320,3 +320,14 @@ def test_within_group_split_is_deterministic_and_per_class(grouped):
     for label in (1, 2):
         for side in (train, val):
             assert any(sources[i] == "vae-student0" and grouped.labels[i] == label for i in side.tolist())
+
+
+@pytest.mark.parametrize("kind", ["matching", "generators"])
+def test_validation_split_halves_the_held_out_images_by_generator(grouped, kind):
+    from realfake.hands import validation_split
+    train, val, select, report = validation_split(grouped, kind, 0.4, 1)
+    assert torch.equal(torch.cat([select, report]).sort().values, val)
+    assert torch.equal(torch.sort(torch.cat([train, val])).values, torch.arange(len(grouped)))
+    assert not sources_of(grouped, select) & sources_of(grouped, report)
+    with pytest.raises(ValueError, match="unknown validation split"):
+        validation_split(grouped, "random", 0.4, 1)

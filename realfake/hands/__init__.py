@@ -8,10 +8,10 @@
 """
 from .config import DEFAULT_CONFIG, SEARCH_SPACE, config_from_params, make_config
 from .data import (CLASS_NAMES, HandData, load_hand_data, load_test_hands, read_sources, source_of,
-                   split_by_source, split_within_sources)
+                   split_by_source, split_within_sources, validation_split)
 from .fitting import fit_or_load
 from .model import HandNet
 
 __all__ = ["CLASS_NAMES", "DEFAULT_CONFIG", "HandData", "HandNet", "SEARCH_SPACE", "config_from_params",
            "fit_or_load", "load_hand_data", "load_test_hands", "make_config", "read_sources", "source_of",
-           "split_by_source", "split_within_sources"]
+           "split_by_source", "split_within_sources", "validation_split"]

@@ -22,7 +22,7 @@ import torch
 from ..datalink import link_folder
 from ..dedup import first_occurrences, pixel_hashes
 from ..images import ImageSet, list_image_files, load_image_folder, read_text_file
-from ..splits import split_by_group, split_within_groups
+from ..splits import split_by_group, split_groups_in_two, split_within_groups
 
 CLASS_NAMES = ("real", "VAE", "GAN")
 LABELLED_FOLDERS = {"real_hands": 0, "VAE_hands": 1, "GAN_hands": 2}
@@ -151,6 +151,21 @@ def split_within_sources(data: HandData, val_fraction: float, seed: int) -> tupl
     and of the real hands: the split that matches test_hands/, which holds other images of the same
     cohort's generators."""
     return split_within_groups(data.sources, data.labels, val_fraction, seed)
+
+
+SPLITS = {"matching": split_within_sources, "generators": split_by_source}
+
+
+def validation_split(data: HandData, kind: str, val_fraction: float, seed: int
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Train, validation, selection and report indices: the validation images of `kind` ("matching": held-out images
+    of every generator, `split_within_sources`; "generators": held-out generators, `split_by_source`),
+    halved by generator, so settings are chosen on the selection half and the report half is the estimate."""
+    if kind not in SPLITS:
+        raise ValueError(f"unknown validation split {kind!r}; known: {', '.join(SPLITS)}")
+    train_index, val_index = SPLITS[kind](data, val_fraction, seed)
+    select_index, report_index = split_groups_in_two(data.sources, data.labels, val_index, seed)
+    return train_index, val_index, select_index, report_index
 
 
 def load_test_hands(root: Path | str = ".", progress: bool = True) -> ImageSet:
