@@ -145,9 +145,10 @@ def load_image_folder(folder, size: int = 32, keep_unreadable: bool = False,
         cache_file = Path(cache_dir) / f"{folder.name}-{_cache_key(files, size, keep_unreadable, mode)}.pt"
         cached = load_torch_state(cache_file, "image cache")
         if cached is not None:
-            return ImageSet(str(folder), cached["names"], cached["pixels"], cached["readable"],
-                            pd.DataFrame([tuple(row) for row in cached["report"]],
-                                         columns=["folder", "file", "reason", "action"]))
+            report = pd.DataFrame([tuple(row) for row in cached["report"]],
+                                  columns=["folder", "file", "reason", "action"])
+            report["folder"] = str(folder)   # as this call names it, not as the call that filled the cache did
+            return ImageSet(str(folder), cached["names"], cached["pixels"], cached["readable"], report)
 
     names, arrays, readable, report = [], [], [], []
     channels = len(mode)

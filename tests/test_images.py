@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -220,6 +221,17 @@ def test_second_load_comes_from_cache(bad_folder, tmp_path, monkeypatch, keep_un
     assert torch.equal(second.pixels, first.pixels) and second.pixels.dtype == torch.uint8
     assert torch.equal(second.readable, first.readable)
     assert second.report.equals(first.report)
+
+
+def test_cached_report_names_the_folder_as_the_caller_does(bad_folder, tmp_path, monkeypatch):
+    # The report's folder column once came back as the first caller spelt the path (absolute here),
+    # so a later relative load could not find its own report rows among its names.
+    cache = tmp_path / "cache"
+    load(bad_folder.resolve(), cache)
+    forbid_decoding(monkeypatch)
+    monkeypatch.chdir(bad_folder.parent)
+    relative = load(Path(bad_folder.name), cache)
+    assert set(relative.report.folder) == {bad_folder.name}
 
 
 def test_cache_is_separate_for_keep_unreadable(bad_folder, tmp_path, monkeypatch):
