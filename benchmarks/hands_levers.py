@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 from realfake.hands import CLASS_NAMES, load_hand_data, load_test_hands, make_config, validation_split
+from realfake.hands.config import FAST_CONFIG
 from realfake.hands.evaluation import scores_with_intervals
 from realfake.paths import repo_root
 from realfake.selftrain import self_train
@@ -37,8 +38,7 @@ from realfake.state import atomic_write_text
 from realfake.train import predict_proba, train_classifier
 
 SEED = 0
-FAST = dict(model={"name": "handnet", "width": 32, "depth": 3, "dropout": 0.1}, lr=3e-3, batch_size=128,
-            label_smoothing=0.05, seed=SEED)
+FAST = {k: v for k, v in FAST_CONFIG.items() if k != "epochs"}   # the clean notebook's network and settings
 
 
 def main():

@@ -78,14 +78,20 @@ def plot_normalisation(paths, normalised, size: int = 32):
 
 
 def plot_history(history: list[dict], title: str = "Training curves"):
-    """Loss and accuracy against epoch, training and validation side by side."""
-    epochs = [r["epoch"] for r in history]
+    """Loss and accuracy against epoch, training and validation side by side. A history of several
+    rounds (self-training: records carry a "round") draws each round's training curves as its own line."""
+    rounds = sorted({r["round"] for r in history}) if "round" in history[0] else [None]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
-    left.plot(epochs, [r["train_loss"] for r in history], label="train")
+    for round_ in rounds:
+        records = [r for r in history if r.get("round") == round_]
+        epochs = [r["epoch"] for r in records]
+        suffix = "" if round_ is None else f", round {round_}"
+        left.plot(epochs, [r["train_loss"] for r in records], label="train" + suffix)
+        right.plot(epochs, [r["train_acc"] for r in records], label="train (augmented, balanced)" + suffix)
+    epochs = [r["epoch"] for r in history]
     if "val_loss" in history[0]:
         left.plot(epochs, [r["val_loss"] for r in history], label="validation")
     left.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
-    right.plot(epochs, [r["train_acc"] for r in history], label="train (augmented, balanced)")
     if "val_acc" in history[0]:
         right.plot(epochs, [r["val_acc"] for r in history], label="validation accuracy")
         right.plot(epochs, [r["val_bal_acc"] for r in history], label="validation balanced accuracy")

@@ -91,3 +91,46 @@ def test_fit_or_load_stores_a_self_trained_model_for_this_pool_only(tmp_path, mo
     # another pool is other training data: retrain
     fitting.fit_or_load(tmp_path, config, pixels, labels, device="cpu", pool=pool[:30], self_training=st)
     assert calls == [1, 1]
+
+
+def test_history_plot_draws_one_training_line_per_round():
+    from realfake.plots import plot_history
+    history = [{"epoch": e, "round": r, "train_loss": 1.0 / e, "train_acc": 0.5} for r in range(3) for e in (1, 2)]
+    left, right = plot_history(history).axes
+    assert [line.get_label() for line in left.lines] == ["train, round 0", "train, round 1", "train, round 2"]
+    assert all(list(line.get_xdata()) == [1, 2] for line in right.lines)   # epochs restart each round
+    plain = plot_history([{"epoch": 1, "train_loss": 1.0, "train_acc": 0.5, "val_loss": 1.1, "val_acc": 0.4,
+                           "val_bal_acc": 0.3}])
+    assert [line.get_label() for line in plain.axes[1].lines] == [
+        "train (augmented, balanced)", "validation accuracy", "validation balanced accuracy"]
+
+
+def test_selftraining_table_reads_every_variant_round_by_round(tmp_path):
+    import json
+
+    from realfake.hands.evaluation import selftraining_table
+    with pytest.raises(FileNotFoundError, match="hands_selftraining"):
+        selftraining_table(tmp_path)
+
+    def run(threshold, scores):
+        return {"self_training": {"rounds": len(scores) - 1, "threshold": threshold, "labelled_share": 0.5},
+                "rounds": [{"round": r, "seconds": None if r == 0 else 90 * (r + 1), "resumed from a checkpoint": r == 0,
+                            "pseudo-labels real / VAE / GAN": [0, 0, 0] if r == 0 else [10, 20 * r, 30],
+                            "selection balanced accuracy": s, "selection 95% CI": [s - 0.05, s + 0.01],
+                            "report balanced accuracy": s + 0.01, "report 95% CI": [s - 0.04, s + 0.02],
+                            "recall real / VAE / GAN (all held out)": [0.99, 0.9, s]} for r, s in enumerate(scores)]}
+    (tmp_path / "a.json").write_text(json.dumps(run(0.9, [0.90, 0.93, 0.95])))
+    (tmp_path / "b.json").write_text(json.dumps(run(0.8, [0.90, 0.92])))
+    table = selftraining_table(tmp_path)
+    assert list(table.index) == [("threshold 0.9, labelled share 0.5", r) for r in range(3)] + [
+        ("threshold 0.8, labelled share 0.5", r) for r in range(2)]
+    row = table.loc[("threshold 0.9, labelled share 0.5", 2)]
+    assert row["selection balanced accuracy"] == 0.95 and row["selection 95% CI"] == "0.900-0.960"
+    assert row["pseudo-labels real / VAE / GAN"] == "10 / 40 / 30" and row["minutes"] == 4.5
+    assert table.loc[("threshold 0.8, labelled share 0.5", 0)]["pseudo-labels real / VAE / GAN"] == "-"
+    cut_short = run(0.7, [0.90, 0.91])
+    cut_short["stopped"] = "stopped by hand"
+    cut_short["rounds"][1]["pseudo-labels real / VAE / GAN"] = None   # not recorded by an older script
+    (tmp_path / "c.json").write_text(json.dumps(cut_short))
+    row = selftraining_table(tmp_path).loc[("threshold 0.7, labelled share 0.5 (stopped after round 1)", 1)]
+    assert row["pseudo-labels real / VAE / GAN"] == "not recorded"

@@ -56,6 +56,15 @@ def scores_table(scores: dict[str, dict]) -> "pd.DataFrame":
                          for name, s in scores.items()}).T.round(3)
 
 
+def _readable_scores(frame: "pd.DataFrame") -> "pd.DataFrame":
+    """Intervals as "lo-hi" and recalls as "a / b / c", the columns rounded to 3 places."""
+    for half in ("selection", "report"):
+        frame[f"{half} 95% CI"] = frame[f"{half} 95% CI"].map(lambda ci: "{:.3f}-{:.3f}".format(*ci))
+    frame["recall real / VAE / GAN (all held out)"] = frame["recall real / VAE / GAN (all held out)"].map(
+        lambda r: " / ".join(f"{x:.3f}" for x in r))
+    return frame.round(3)
+
+
 def levers_table(path) -> "pd.DataFrame":
     """The table written by benchmarks/hands_levers.py: one row per lever, with its score on the selection
     half (where levers are compared) and the report half (the estimate) of the matching validation."""
@@ -63,9 +72,28 @@ def levers_table(path) -> "pd.DataFrame":
 
     import pandas as pd
     levers = json.loads(Path(path).read_text())["levers"]
-    frame = pd.DataFrame(levers).set_index("lever")
-    for half in ("selection", "report"):
-        frame[f"{half} 95% CI"] = frame[f"{half} 95% CI"].map(lambda ci: "{:.3f}-{:.3f}".format(*ci))
-    frame["recall real / VAE / GAN (all held out)"] = frame["recall real / VAE / GAN (all held out)"].map(
-        lambda r: " / ".join(f"{x:.3f}" for x in r))
-    return frame.round(3)
+    return _readable_scores(pd.DataFrame(levers).set_index("lever"))
+
+
+def selftraining_table(folder) -> "pd.DataFrame":
+    """The files written by benchmarks/hands_selftraining.py (one per variant), one row per variant and
+    round: its scores on the two halves of the matching validation, pseudo-labels and wall time."""
+    import json
+
+    import pandas as pd
+    rows = []
+    for path in sorted(Path(folder).glob("*.json")):
+        run = json.loads(path.read_text())
+        settings = run["self_training"]
+        variant = f"threshold {settings['threshold']:g}, labelled share {settings['labelled_share']:g}"
+        if run.get("stopped"):   # a note added by hand when a run was cut short
+            variant += f" (stopped after round {run['rounds'][-1]['round']})"
+        rows += [{"variant": variant, **row} for row in run["rounds"]]
+    if not rows:
+        raise FileNotFoundError(f"no results of benchmarks/hands_selftraining.py in {folder}")
+    frame = pd.DataFrame(rows).set_index(["variant", "round"])
+    frame["pseudo-labels real / VAE / GAN"] = frame["pseudo-labels real / VAE / GAN"].map(
+        lambda counts: "not recorded" if counts is None else " / ".join(map(str, counts)) if sum(counts) else "-")
+    frame.loc[frame.index.get_level_values("round") == 0, "pseudo-labels real / VAE / GAN"] = "-"   # supervised
+    frame["minutes"] = frame.pop("seconds").map(lambda s: None if s is None or pd.isna(s) else round(s / 60, 1))
+    return _readable_scores(frame.drop(columns="resumed from a checkpoint"))

@@ -1,0 +1,105 @@
+"""How self-training gains round by round on the validation that matches test_hands/ (issue 6).
+
+Trains the clean notebook's recipe (`realfake.hands.config`: FAST_CONFIG, then rounds of
+`realfake.selftrain`) on the matching split, exactly as the notebook's `fit_or_load` does: the
+unlabelled pool is test_hands/ plus the held-out validation images, whose labels stay hidden. After
+every round it scores the flip-averaged predictions on the selection half (where variants are
+compared) and the report half (the estimate), with 95 % bootstrap intervals over generators, and
+writes results/hands_selftraining/<variant>.json, so an interrupted run keeps the rounds it finished.
+
+"seconds" is the wall time of a round on this machine (training plus labelling the 10,000-image pool);
+a round resumed from a finished checkpoint says so and has no time.
+
+    python benchmarks/hands_selftraining.py                                 # the committed recipe
+    python benchmarks/hands_selftraining.py --threshold 0.8 --labelled-share 0.3   # a variant
+    python benchmarks/hands_selftraining.py --rounds 1 --epochs 1 --limit 300 --out /tmp/x.json   # a check
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from realfake.hands import CLASS_NAMES, load_hand_data, load_test_hands, make_config, validation_split
+from realfake.hands.config import FAST_CONFIG, SELF_TRAINING
+from realfake.hands.evaluation import scores_with_intervals
+from realfake.paths import repo_root
+from realfake.selftrain import pseudo_labels, self_train
+from realfake.state import atomic_write_text
+
+SEED = 0
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=SELF_TRAINING["rounds"])
+    parser.add_argument("--threshold", type=float, default=SELF_TRAINING["threshold"])
+    parser.add_argument("--labelled-share", type=float, default=SELF_TRAINING["labelled_share"])
+    parser.add_argument("--epochs", type=int, default=FAST_CONFIG["epochs"])
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N labelled images per class")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--checkpoint", default=None, help="checkpoint stem (rounds resume from it)")
+    parser.add_argument("--out", default=None, help="default results/hands_selftraining/<variant>.json")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    variant = f"rounds{args.rounds}_threshold{args.threshold:g}_share{args.labelled_share:g}_epochs{args.epochs}"
+    root = repo_root()
+    out = Path(args.out) if args.out else root / "results" / "hands_selftraining" / f"{variant}.json"
+    data = load_hand_data(root, progress=False)
+    if args.limit:
+        data = data.take(torch.cat([torch.nonzero(data.labels == c).flatten()[:args.limit] for c in range(3)]))
+    train_index, val_index, select_index, report_index = validation_split(data, "matching", 0.2, SEED)
+    train, val = data.take(train_index), data.take(val_index)
+    halves = {"selection": (data.take(select_index), torch.searchsorted(val_index, select_index)),
+              "report": (data.take(report_index), torch.searchsorted(val_index, report_index))}
+    test = load_test_hands(root, progress=False)
+    pool = torch.cat([test.pixels[test.readable], val.pixels])     # the notebook's pool, in its order
+    config = make_config(**{**FAST_CONFIG, "epochs": args.epochs, "seed": SEED})
+    rows, previous, last = [], [], time.time()
+    resumed = set() if args.checkpoint is None else {   # rounds with a checkpoint already (finished or not)
+        r for r in range(args.rounds + 1)
+        if Path(args.checkpoint).with_name(f"{Path(args.checkpoint).stem}_round{r}.pt").exists()}
+
+    def after_round(round_, model, pool_probs):
+        nonlocal last, previous
+        probs = pool_probs[-len(val):]
+        # this round trained on the previous round's confident predictions (as self_train picks them)
+        pseudo = pseudo_labels(previous[0], args.threshold)[1] if previous else torch.zeros(0, dtype=torch.long)
+        previous = [pool_probs]
+        row = {"round": round_, "seconds": None if round_ in resumed else round(time.time() - last),
+               "resumed from a checkpoint": round_ in resumed,
+               "pseudo-labels real / VAE / GAN": torch.bincount(pseudo, minlength=len(CLASS_NAMES)).tolist()}
+        for name, (part, rows_in_val) in halves.items():
+            s = scores_with_intervals(part, probs[rows_in_val], n_boot=1000, seed=SEED)
+            row[f"{name} balanced accuracy"] = s["balanced_accuracy"]
+            row[f"{name} 95% CI"] = [round(x, 4) for x in s["balanced_accuracy_ci95"]]
+        row["recall real / VAE / GAN (all held out)"] = [
+            round(float((probs.argmax(1)[val.labels == c] == c).float().mean()), 4) for c in range(len(CLASS_NAMES))]
+        rows.append(row)
+        last = time.time()
+        print(json.dumps(row), flush=True)
+        write()
+
+    def write():
+        atomic_write_text(out, json.dumps({
+            "about": __doc__.split("\n\n")[0], "variant": variant,
+            "command": "python benchmarks/hands_selftraining.py " + " ".join(
+                f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
+                if v is not None and k not in ("out", "checkpoint")),
+            "config": config, "self_training": {"rounds": args.rounds, "threshold": args.threshold,
+                                                "labelled_share": args.labelled_share},
+            "split": {"train": train.class_counts(), "selection": halves["selection"][0].class_counts(),
+                      "report": halves["report"][0].class_counts()},
+            "threads": args.threads, "rounds": rows}, indent=2) + "\n")
+
+    self_train(config, train.pixels, train.labels, pool, rounds=args.rounds, threshold=args.threshold,
+               labelled_share=args.labelled_share, device="cpu", checkpoint=args.checkpoint, progress=False,
+               on_round_end=after_round)
+    print("wrote", out)
+
+
+if __name__ == "__main__":
+    main()
