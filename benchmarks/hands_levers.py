@@ -29,9 +29,9 @@ from pathlib import Path
 
 import torch
 
-from realfake.hands import CLASS_NAMES, load_hand_data, load_test_hands, make_config, validation_split
+from realfake.hands import make_config
 from realfake.hands.config import FAST_CONFIG
-from realfake.hands.evaluation import scores_with_intervals
+from realfake.hands.evaluation import halves_scores, matching_benchmark_setup
 from realfake.paths import repo_root
 from realfake.selftrain import self_train
 from realfake.state import atomic_write_text
@@ -50,26 +50,11 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     root = repo_root()
-    data = load_hand_data(root, progress=False)
-    if args.limit:
-        data = data.take(torch.cat([torch.nonzero(data.labels == c).flatten()[:args.limit] for c in range(3)]))
-    train_index, val_index, select_index, report_index = validation_split(data, "matching", 0.2, SEED)
-    train, val = data.take(train_index), data.take(val_index)
-    halves = {"selection": data.take(select_index), "report": data.take(report_index)}
-    half_rows = {"selection": torch.searchsorted(val_index, select_index),    # their rows in `val` (sorted)
-                 "report": torch.searchsorted(val_index, report_index)}
-    test = load_test_hands(root, progress=False)
-    pool = torch.cat([test.pixels[test.readable], val.pixels])
+    train, val, halves, pool = matching_benchmark_setup(root, SEED, args.limit)
     rows, val_probs = [], {}
 
     def score(lever: str, change: str, probs: torch.Tensor, seconds: float) -> None:
-        row = {"lever": lever, "change": change, "seconds": round(seconds)}
-        for name, part in halves.items():
-            s = scores_with_intervals(part, probs[half_rows[name]], n_boot=1000, seed=SEED)
-            row[f"{name} balanced accuracy"] = s["balanced_accuracy"]
-            row[f"{name} 95% CI"] = [round(x, 4) for x in s["balanced_accuracy_ci95"]]
-        row["recall real / VAE / GAN (all held out)"] = [
-            round(float((probs.argmax(1)[val.labels == c] == c).float().mean()), 4) for c in range(len(CLASS_NAMES))]
+        row = {"lever": lever, "change": change, "seconds": round(seconds), **halves_scores(val, halves, probs, SEED)}
         rows.append(row)
         print(json.dumps(row), flush=True)
 
@@ -104,8 +89,8 @@ def main():
     atomic_write_text(out, json.dumps({
         "about": __doc__.split("\n\n")[0], "command": "python benchmarks/hands_levers.py "
         + " ".join(f"--{k} {v}" for k, v in vars(args).items() if v is not None and k != "out"),
-        "split": {"train": train.class_counts(), "selection": halves["selection"].class_counts(),
-                  "report": halves["report"].class_counts(), "generators": val.sources_per_class()},
+        "split": {"train": train.class_counts(), "selection": halves["selection"][0].class_counts(),
+                  "report": halves["report"][0].class_counts(), "generators": val.sources_per_class()},
         "threads": args.threads, "levers": rows}, indent=2) + "\n")
     print("wrote", Path(args.out))
 

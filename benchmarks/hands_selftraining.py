@@ -23,9 +23,9 @@ from pathlib import Path
 
 import torch
 
-from realfake.hands import CLASS_NAMES, load_hand_data, load_test_hands, make_config, validation_split
+from realfake.hands import CLASS_NAMES, make_config
 from realfake.hands.config import FAST_CONFIG, SELF_TRAINING
-from realfake.hands.evaluation import scores_with_intervals
+from realfake.hands.evaluation import halves_scores, matching_benchmark_setup
 from realfake.paths import repo_root
 from realfake.selftrain import pseudo_labels, self_train
 from realfake.state import atomic_write_text
@@ -48,15 +48,7 @@ def main():
     variant = f"rounds{args.rounds}_threshold{args.threshold:g}_share{args.labelled_share:g}_epochs{args.epochs}"
     root = repo_root()
     out = Path(args.out) if args.out else root / "results" / "hands_selftraining" / f"{variant}.json"
-    data = load_hand_data(root, progress=False)
-    if args.limit:
-        data = data.take(torch.cat([torch.nonzero(data.labels == c).flatten()[:args.limit] for c in range(3)]))
-    train_index, val_index, select_index, report_index = validation_split(data, "matching", 0.2, SEED)
-    train, val = data.take(train_index), data.take(val_index)
-    halves = {"selection": (data.take(select_index), torch.searchsorted(val_index, select_index)),
-              "report": (data.take(report_index), torch.searchsorted(val_index, report_index))}
-    test = load_test_hands(root, progress=False)
-    pool = torch.cat([test.pixels[test.readable], val.pixels])     # the notebook's pool, in its order
+    train, val, halves, pool = matching_benchmark_setup(root, SEED, args.limit)
     config = make_config(**{**FAST_CONFIG, "epochs": args.epochs, "seed": SEED})
     rows, previous, last = [], [], time.time()
     resumed = set() if args.checkpoint is None else {   # rounds with a checkpoint already (finished or not)
@@ -72,12 +64,7 @@ def main():
         row = {"round": round_, "seconds": None if round_ in resumed else round(time.time() - last),
                "resumed from a checkpoint": round_ in resumed,
                "pseudo-labels real / VAE / GAN": torch.bincount(pseudo, minlength=len(CLASS_NAMES)).tolist()}
-        for name, (part, rows_in_val) in halves.items():
-            s = scores_with_intervals(part, probs[rows_in_val], n_boot=1000, seed=SEED)
-            row[f"{name} balanced accuracy"] = s["balanced_accuracy"]
-            row[f"{name} 95% CI"] = [round(x, 4) for x in s["balanced_accuracy_ci95"]]
-        row["recall real / VAE / GAN (all held out)"] = [
-            round(float((probs.argmax(1)[val.labels == c] == c).float().mean()), 4) for c in range(len(CLASS_NAMES))]
+        row.update(halves_scores(val, halves, probs, SEED))
         rows.append(row)
         last = time.time()
         print(json.dumps(row), flush=True)

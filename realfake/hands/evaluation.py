@@ -56,6 +56,36 @@ def scores_table(scores: dict[str, dict]) -> "pd.DataFrame":
                          for name, s in scores.items()}).T.round(3)
 
 
+def matching_benchmark_setup(root, seed: int, limit: int | None = None):
+    """What the hands benchmarks score on: (train, val, halves, pool). train and val are the matching validation
+    split (`validation_split(..., "matching", 0.2, seed)`); halves maps "selection" and "report" to (their images,
+    their rows in val); pool is test_hands/ plus val's pixels, as the clean notebook's self-training pool.
+    limit keeps only the first N labelled images per class (a quick check of a benchmark)."""
+    from .data import load_hand_data, load_test_hands, validation_split
+    data = load_hand_data(root, progress=False)
+    if limit:
+        data = data.take(torch.cat([torch.nonzero(data.labels == c).flatten()[:limit] for c in range(len(CLASS_NAMES))]))
+    train_index, val_index, select_index, report_index = validation_split(data, "matching", 0.2, seed)
+    halves = {"selection": (data.take(select_index), torch.searchsorted(val_index, select_index)),
+              "report": (data.take(report_index), torch.searchsorted(val_index, report_index))}
+    val = data.take(val_index)
+    test = load_test_hands(root, progress=False)
+    return data.take(train_index), val, halves, torch.cat([test.pixels[test.readable], val.pixels])
+
+
+def halves_scores(val: HandData, halves: dict, probs: torch.Tensor, seed: int) -> dict:
+    """A benchmark row's scores of `probs` (one row per image of val): balanced accuracy with its 95 % interval on
+    each half, and recall per class over all of val."""
+    row = {}
+    for name, (part, rows_in_val) in halves.items():
+        s = scores_with_intervals(part, probs[rows_in_val], n_boot=1000, seed=seed)
+        row[f"{name} balanced accuracy"] = s["balanced_accuracy"]
+        row[f"{name} 95% CI"] = [round(x, 4) for x in s["balanced_accuracy_ci95"]]
+    row["recall real / VAE / GAN (all held out)"] = [
+        round(float((probs.argmax(1)[val.labels == c] == c).float().mean()), 4) for c in range(len(CLASS_NAMES))]
+    return row
+
+
 def _readable_scores(frame: "pd.DataFrame") -> "pd.DataFrame":
     """Intervals as "lo-hi" and recalls as "a / b / c", the columns rounded to 3 places."""
     for half in ("selection", "report"):
