@@ -12,6 +12,7 @@ a round resumed from a finished checkpoint says so and has no time.
 
     python benchmarks/hands_selftraining.py                                 # the committed recipe
     python benchmarks/hands_selftraining.py --threshold 0.8 --labelled-share 0.3   # a variant
+    python benchmarks/hands_selftraining.py --width 32                       # the narrower network
     python benchmarks/hands_selftraining.py --rounds 1 --epochs 1 --limit 300 --out /tmp/x.json   # a check
 """
 from __future__ import annotations
@@ -39,17 +40,20 @@ def main():
     parser.add_argument("--threshold", type=float, default=SELF_TRAINING["threshold"])
     parser.add_argument("--labelled-share", type=float, default=SELF_TRAINING["labelled_share"])
     parser.add_argument("--epochs", type=int, default=FAST_CONFIG["epochs"])
+    parser.add_argument("--width", type=int, default=FAST_CONFIG["model"]["width"], help="channels of the first block")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N labelled images per class")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--checkpoint", default=None, help="checkpoint stem (rounds resume from it)")
     parser.add_argument("--out", default=None, help="default results/hands_selftraining/<variant>.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    variant = f"rounds{args.rounds}_threshold{args.threshold:g}_share{args.labelled_share:g}_epochs{args.epochs}"
+    variant = f"rounds{args.rounds}_threshold{args.threshold:g}_share{args.labelled_share:g}_epochs{args.epochs}" + (
+        f"_width{args.width}" if args.width != 32 else "")   # the files without a width trained width 32
     root = repo_root()
     out = Path(args.out) if args.out else root / "results" / "hands_selftraining" / f"{variant}.json"
     train, val, halves, pool = matching_benchmark_setup(root, SEED, args.limit)
-    config = make_config(**{**FAST_CONFIG, "epochs": args.epochs, "seed": SEED})
+    config = make_config(**{**FAST_CONFIG, "epochs": args.epochs, "seed": SEED,
+                             "model": {**FAST_CONFIG["model"], "width": args.width}})
     rows, previous, last = [], [], time.time()
     resumed = set() if args.checkpoint is None else {   # rounds with a checkpoint already (finished or not)
         r for r in range(args.rounds + 1)

@@ -121,9 +121,10 @@ def test_selftraining_table_reads_every_variant_round_by_round(tmp_path):
                             "recall real / VAE / GAN (all held out)": [0.99, 0.9, s]} for r, s in enumerate(scores)]}
     (tmp_path / "a.json").write_text(json.dumps(run(0.9, [0.90, 0.93, 0.95])))
     (tmp_path / "b.json").write_text(json.dumps(run(0.8, [0.90, 0.92])))
+    (tmp_path / "c.json").write_text(json.dumps({**run(0.8, [0.91]), "config": {"model": {"width": 48}}}))
     table = selftraining_table(tmp_path)
     assert list(table.index) == [("threshold 0.9, labelled share 0.5", r) for r in range(3)] + [
-        ("threshold 0.8, labelled share 0.5", r) for r in range(2)]
+        ("threshold 0.8, labelled share 0.5", r) for r in range(2)] + [("width 48, threshold 0.8, labelled share 0.5", 0)]
     row = table.loc[("threshold 0.9, labelled share 0.5", 2)]
     assert row["selection balanced accuracy"] == 0.95 and row["selection 95% CI"] == "0.900-0.960"
     assert row["pseudo-labels real / VAE / GAN"] == "10 / 40 / 30" and row["minutes"] == 4.5

@@ -116,6 +116,9 @@ def selftraining_table(folder) -> "pd.DataFrame":
         run = json.loads(path.read_text())
         settings = run["self_training"]
         variant = f"threshold {settings['threshold']:g}, labelled share {settings['labelled_share']:g}"
+        width = run.get("config", {}).get("model", {}).get("width", 32)
+        if width != 32:   # the runs before the --width option all trained the width-32 network
+            variant = f"width {width}, " + variant
         if run.get("stopped"):   # a note added by hand when a run was cut short
             variant += f" (stopped after round {run['rounds'][-1]['round']})"
         rows += [{"variant": variant, **row} for row in run["rounds"]]
