@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 
 from realfake.hands import make_config
-from realfake.hands.config import FAST_CONFIG
+from realfake.hands.config import LEVERS_BASE_CONFIG
 from realfake.hands.evaluation import halves_scores, matching_benchmark_setup
 from realfake.paths import repo_root
 from realfake.selftrain import self_train
@@ -38,7 +38,7 @@ from realfake.state import atomic_write_text
 from realfake.train import predict_proba, train_classifier
 
 SEED = 0
-FAST = {k: v for k, v in FAST_CONFIG.items() if k != "epochs"}   # the clean notebook's network and settings
+FAST = {k: v for k, v in LEVERS_BASE_CONFIG.items() if k != "epochs"}   # the width-32 network the levers were measured on
 
 
 def main():
