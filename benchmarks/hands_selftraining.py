@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from realfake.hands import CLASS_NAMES, make_config
-from realfake.hands.config import FAST_CONFIG, SELF_TRAINING
+from realfake.hands.config import FAST_CONFIG, LEVERS_BASE_CONFIG, SELF_TRAINING
 from realfake.hands.evaluation import halves_scores, matching_benchmark_setup
 from realfake.paths import repo_root
 from realfake.selftrain import pseudo_labels, self_train
@@ -48,7 +48,7 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     variant = f"rounds{args.rounds}_threshold{args.threshold:g}_share{args.labelled_share:g}_epochs{args.epochs}" + (
-        f"_width{args.width}" if args.width != 32 else "")   # the files without a width trained width 32
+        f"_width{args.width}" if args.width != LEVERS_BASE_CONFIG["model"]["width"] else "")   # files without one: width 32
     root = repo_root()
     out = Path(args.out) if args.out else root / "results" / "hands_selftraining" / f"{variant}.json"
     train, val, halves, pool = matching_benchmark_setup(root, SEED, args.limit)

@@ -13,6 +13,7 @@ import torch
 
 from ..metrics import balanced_accuracy, bootstrap_ci, classification_summary
 from .data import CLASS_NAMES, HandData
+from .config import LEVERS_BASE_CONFIG
 
 
 def scores_with_intervals(data: HandData, probs: torch.Tensor, n_boot: int = 1000, seed: int = 0) -> dict:
@@ -116,8 +117,9 @@ def selftraining_table(folder) -> "pd.DataFrame":
         run = json.loads(path.read_text())
         settings = run["self_training"]
         variant = f"threshold {settings['threshold']:g}, labelled share {settings['labelled_share']:g}"
-        width = run.get("config", {}).get("model", {}).get("width", 32)
-        if width != 32:   # the runs before the --width option all trained the width-32 network
+        base_width = LEVERS_BASE_CONFIG["model"]["width"]   # the runs before the --width option all trained it
+        width = run.get("config", {}).get("model", {}).get("width", base_width)
+        if width != base_width:
             variant = f"width {width}, " + variant
         if run.get("stopped"):   # a note added by hand when a run was cut short
             variant += f" (stopped after round {run['rounds'][-1]['round']})"
