@@ -13,6 +13,7 @@ a round resumed from a finished checkpoint says so and has no time.
     python benchmarks/hands_selftraining.py                                 # the committed recipe
     python benchmarks/hands_selftraining.py --threshold 0.8 --labelled-share 0.3   # a variant
     python benchmarks/hands_selftraining.py --width 32                       # the narrower network
+    python benchmarks/hands_selftraining.py --last-round-width 64            # a wider student in the last round
     python benchmarks/hands_selftraining.py --rounds 1 --epochs 1 --limit 300 --out /tmp/x.json   # a check
 """
 from __future__ import annotations
@@ -41,6 +42,8 @@ def main():
     parser.add_argument("--labelled-share", type=float, default=SELF_TRAINING["labelled_share"])
     parser.add_argument("--epochs", type=int, default=FAST_CONFIG["epochs"])
     parser.add_argument("--width", type=int, default=FAST_CONFIG["model"]["width"], help="channels of the first block")
+    parser.add_argument("--last-round-width", type=int, default=None, help="another width for the last round's student")
+    parser.add_argument("--last-round-epochs", type=int, default=None, help="other epochs for the last round")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N labelled images per class")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--checkpoint", default=None, help="checkpoint stem (rounds resume from it)")
@@ -49,6 +52,10 @@ def main():
     torch.set_num_threads(args.threads)
     variant = f"rounds{args.rounds}_threshold{args.threshold:g}_share{args.labelled_share:g}_epochs{args.epochs}" + (
         f"_width{args.width}" if args.width != LEVERS_BASE_CONFIG["model"]["width"] else "")   # files without one: width 32
+    last_round = {**({"model": {"width": args.last_round_width}} if args.last_round_width else {}),
+                  **({"epochs": args.last_round_epochs} if args.last_round_epochs else {})}
+    variant += (f"_lastwidth{args.last_round_width}" if args.last_round_width else "") + (
+        f"_lastepochs{args.last_round_epochs}" if args.last_round_epochs else "")
     root = repo_root()
     out = Path(args.out) if args.out else root / "results" / "hands_selftraining" / f"{variant}.json"
     train, val, halves, pool = matching_benchmark_setup(root, SEED, args.limit)
@@ -81,13 +88,14 @@ def main():
                 f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
                 if v is not None and k not in ("out", "checkpoint")),
             "config": config, "self_training": {"rounds": args.rounds, "threshold": args.threshold,
-                                                "labelled_share": args.labelled_share},
+                                                "labelled_share": args.labelled_share, "last_round": last_round},
             "split": {"train": train.class_counts(), "selection": halves["selection"][0].class_counts(),
                       "report": halves["report"][0].class_counts()},
             "threads": args.threads, "rounds": rows}, indent=2) + "\n")
 
     self_train(config, train.pixels, train.labels, pool, rounds=args.rounds, threshold=args.threshold,
-               labelled_share=args.labelled_share, device="cpu", checkpoint=args.checkpoint, progress=False,
+               labelled_share=args.labelled_share, last_round=last_round, device="cpu", checkpoint=args.checkpoint,
+               progress=False,
                on_round_end=after_round)
     print("wrote", out)
 

@@ -10,6 +10,9 @@ pseudo-labels and trains a *fresh* model on labelled plus pseudo-labelled images
         model_r  = train(labelled + confident, sampling each class equally, and within a class
                          the labelled images `labelled_share` of the time)
 
+The last round may train another student than the rounds before (`last_round`: config changes such
+as a wider network), the model that is kept; the teachers that label the pool stay cheaper.
+
 Two guards against the failure of naive self-training (a generator the model gets wrong is
 reinforced, and thousands of pseudo-labels swamp a few hundred labelled images): the labelled
 images keep a fixed share of every class however many pseudo-labels there are, and each round
@@ -27,7 +30,15 @@ import torch
 
 from .train import predict_proba, train_classifier
 
-SELF_TRAINING_KEYS = ("rounds", "threshold", "labelled_share")
+SELF_TRAINING_KEYS = ("rounds", "threshold", "labelled_share", "last_round")
+
+
+def round_config(config: dict, round_: int, rounds: int, last_round: dict | None = None) -> dict:
+    """The config round `round_` of `rounds` trains: `config` with its own seed, and `last_round`'s changes
+    (the "model" entry merged, not replaced) in the last round."""
+    changes = dict(last_round or {}) if round_ == rounds else {}
+    model = {**config["model"], **changes.pop("model", {})}
+    return {**config, **changes, "model": model, "seed": config["seed"] + round_}
 
 
 def mixed_sample_weights(labels: torch.Tensor, is_pseudo: torch.Tensor, labelled_share: float) -> torch.Tensor:
@@ -51,11 +62,12 @@ def pseudo_labels(probs: torch.Tensor, threshold: float) -> tuple[torch.Tensor, 
 
 
 def self_train(config: dict, pixels: torch.Tensor, labels: torch.Tensor, pool: torch.Tensor, rounds: int,
-               threshold: float, labelled_share: float, device=None, checkpoint: Path | str | None = None,
-               progress: bool = True, retrain: bool = False,
+               threshold: float, labelled_share: float, last_round: dict | None = None, device=None,
+               checkpoint: Path | str | None = None, progress: bool = True, retrain: bool = False,
                on_round_end: Callable[[int, torch.nn.Module, torch.Tensor], None] | None = None):
     """Train `config` on labelled (pixels, labels) and `rounds` rounds of pseudo-labels on `pool`.
 
+    last_round    config changes for the last round only, e.g. {"model": {"width": 64}} (`round_config`)
     checkpoint    file stem; round r checkpoints to `<stem>_round<r>.pt`, so an interrupted run resumes
     on_round_end  called with (round, model, pool probabilities) after every round (e.g. to score it)
     Returns (model, history): the last round's model, and its training history with, per epoch, the
@@ -73,13 +85,13 @@ def self_train(config: dict, pixels: torch.Tensor, labels: torch.Tensor, pool: t
         weights = mixed_sample_weights(round_labels, is_pseudo, labelled_share) if round_ else None
         # Each round draws twice the labelled set per epoch once pseudo-labels join, so the labelled
         # images are seen as often as in round 0.
-        round_config = {**config, "seed": config["seed"] + round_,
-                        "epoch_size": (config["epoch_size"] or len(labels)) * (2 if round_ else 1)}
+        this_round = round_config(config, round_, rounds, last_round)
+        this_round["epoch_size"] = (this_round["epoch_size"] or len(labels)) * (2 if round_ else 1)
         stem = None if checkpoint is None else Path(checkpoint).with_name(f"{Path(checkpoint).stem}_round{round_}.pt")
         counts = torch.bincount(pseudo, minlength=int(labels.max()) + 1).tolist()
         if progress:
             print(f"self-training round {round_}/{rounds}: {len(labels)} labelled + {len(keep)} pseudo-labelled {counts}")
-        model, round_history = train_classifier(round_config, round_pixels, round_labels, device=device,
+        model, round_history = train_classifier(this_round, round_pixels, round_labels, device=device,
                                                 checkpoint=stem, progress=progress, retrain=retrain,
                                                 sample_weights=weights)
         history += [{**record, "round": round_, "pseudo_labels": counts} for record in round_history]

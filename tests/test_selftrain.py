@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from realfake.hands.config import make_config
-from realfake.selftrain import mixed_sample_weights, pseudo_labels, self_train
+from realfake.selftrain import mixed_sample_weights, pseudo_labels, round_config, self_train
 from realfake.train import balanced_epoch
 
 
@@ -75,6 +75,28 @@ def test_self_training_resumes_from_its_round_checkpoints(tmp_path):
     assert [record["round"] for record in history] == [0, 0, 1, 1]
 
 
+def test_round_config_changes_only_the_last_round_and_merges_the_model():
+    config = make_config(model={"width": 48, "depth": 3}, epochs=12, seed=5)
+    last = {"model": {"width": 64}, "epochs": 18}
+    first, middle, final = (round_config(config, r, 2, last) for r in range(3))
+    assert [c["seed"] for c in (first, middle, final)] == [5, 6, 7]
+    assert first["model"] == middle["model"] == config["model"] and first["epochs"] == middle["epochs"] == 12
+    assert final["model"] == {**config["model"], "width": 64} and final["epochs"] == 18
+    assert last == {"model": {"width": 64}, "epochs": 18}   # not consumed
+    assert round_config(config, 2, 2)["model"] == config["model"]
+
+
+def test_the_last_round_trains_its_own_student(tmp_path):
+    pixels, labels = separable(30, 0)
+    pool, _ = separable(60, 1)
+    config = make_config(model={"width": 4, "depth": 2}, epochs=1, epoch_size=60, batch_size=30)
+    seen = []
+    model, history = self_train(config, pixels, labels, pool, 1, 0.5, 0.5, last_round={"model": {"width": 6}},
+                                device="cpu", progress=False, on_round_end=lambda r, m, p: seen.append(m))
+    first_conv = lambda m: next(p for p in m.parameters() if p.dim() == 4)
+    assert first_conv(seen[0]).shape[0] == 4 and first_conv(model).shape[0] == 6 and seen[1] is model
+
+
 def test_fit_or_load_stores_a_self_trained_model_for_this_pool_only(tmp_path, monkeypatch):
     import realfake.hands.fitting as fitting
     pixels, labels = separable(30, 0)
@@ -91,6 +113,12 @@ def test_fit_or_load_stores_a_self_trained_model_for_this_pool_only(tmp_path, mo
     # another pool is other training data: retrain
     fitting.fit_or_load(tmp_path, config, pixels, labels, device="cpu", pool=pool[:30], self_training=st)
     assert calls == [1, 1]
+    # a wider last-round student is stored as what it is, and loads back
+    wider = {**st, "last_round": {"model": {"width": 6}}}
+    _, record = fitting.fit_or_load(tmp_path / "w", config, pixels, labels, device="cpu", pool=pool, self_training=wider)
+    assert record["spec"]["width"] == 6 and calls == [1, 1, 1]
+    _, again = fitting.fit_or_load(tmp_path / "w", config, pixels, labels, device="cpu", pool=pool, self_training=wider)
+    assert again["source"].startswith("loaded") and calls == [1, 1, 1]
 
 
 def test_history_plot_draws_one_training_line_per_round():
@@ -122,9 +150,14 @@ def test_selftraining_table_reads_every_variant_round_by_round(tmp_path):
     (tmp_path / "a.json").write_text(json.dumps(run(0.9, [0.90, 0.93, 0.95])))
     (tmp_path / "b.json").write_text(json.dumps(run(0.8, [0.90, 0.92])))
     (tmp_path / "c.json").write_text(json.dumps({**run(0.8, [0.91]), "config": {"model": {"width": 48}}}))
+    student = run(0.8, [0.91, 0.95])
+    student["self_training"]["last_round"] = {"model": {"width": 64}, "epochs": 18}
+    (tmp_path / "d.json").write_text(json.dumps({**student, "config": {"model": {"width": 48}}}))
     table = selftraining_table(tmp_path)
     assert list(table.index) == [("threshold 0.9, labelled share 0.5", r) for r in range(3)] + [
-        ("threshold 0.8, labelled share 0.5", r) for r in range(2)] + [("width 48, threshold 0.8, labelled share 0.5", 0)]
+        ("threshold 0.8, labelled share 0.5", r) for r in range(2)] + [
+        ("width 48, threshold 0.8, labelled share 0.5", 0)] + [
+        ("width 48, threshold 0.8, labelled share 0.5, last round width 64 and 18 epochs", r) for r in range(2)]
     row = table.loc[("threshold 0.9, labelled share 0.5", 2)]
     assert row["selection balanced accuracy"] == 0.95 and row["selection 95% CI"] == "0.900-0.960"
     assert row["pseudo-labels real / VAE / GAN"] == "10 / 40 / 30" and row["minutes"] == 4.5

@@ -9,7 +9,7 @@ import torch
 from ..dedup import data_fingerprint, pixel_hashes
 from ..model_store import train_or_load
 from .. import selftrain
-from ..selftrain import self_train
+from ..selftrain import round_config, self_train
 from ..state import code_version
 from ..train import recipe_version, train_classifier
 
@@ -20,9 +20,10 @@ def fit_or_load(folder: Path | str, config: dict, train_pixels: torch.Tensor, tr
                 pool: torch.Tensor | None = None, self_training: dict | None = None):
     """The model in `folder` if it was trained on these images with this network, else a new one.
 
-    pool, self_training  unlabelled images and {"rounds", "threshold", "labelled_share"}: train with
-                         `realfake.selftrain.self_train` instead of on the labelled images alone; the
-                         stored model then matches only the same labelled images *and* pool
+    pool, self_training  unlabelled images and {"rounds", "threshold", "labelled_share"[, "last_round"]}:
+                         train with `realfake.selftrain.self_train` instead of on the labelled images alone;
+                         the stored model then matches only the same labelled images *and* pool, and its
+                         network is the last round's
     Returns (model, record); record["config"] is the config that trained the returned model and
     record["differences"] lists where it differs from `config` (see model_store.train_or_load).
     """
@@ -40,6 +41,8 @@ def fit_or_load(folder: Path | str, config: dict, train_pixels: torch.Tensor, tr
         return train_classifier(config, train_pixels, train_labels, val_pixels, val_labels, device=device,
                                 checkpoint=checkpoint, retrain=retrain)
 
-    code = recipe_version(config["model"]) + (f"+selftrain:{code_version(selftrain)}" if self_training else "")
-    return train_or_load(folder, config["model"], config, train, fingerprint=fingerprint,
+    rounds = (self_training or {}).get("rounds", 0)
+    spec = round_config(config, rounds, rounds, (self_training or {}).get("last_round"))["model"]
+    code = recipe_version(spec) + (f"+selftrain:{code_version(selftrain)}" if self_training else "")
+    return train_or_load(folder, spec, config, train, fingerprint=fingerprint,
                          device=device, retrain=retrain, note=note, code=code)
