@@ -115,7 +115,8 @@ def test_fit_or_load_stores_a_self_trained_model_for_this_pool_only(tmp_path, mo
     assert calls == [1, 1]
     # a wider last-round student is stored as what it is, and loads back
     wider = {**st, "last_round": {"model": {"width": 6}}}
-    _, record = fitting.fit_or_load(tmp_path / "w", config, pixels, labels, device="cpu", pool=pool, self_training=wider)
+    _, record = fitting.fit_or_load(tmp_path / "w", config, pixels, labels, device="cpu", pool=pool,
+                                    self_training=wider)
     assert record["spec"]["width"] == 6 and calls == [1, 1, 1]
     _, again = fitting.fit_or_load(tmp_path / "w", config, pixels, labels, device="cpu", pool=pool, self_training=wider)
     assert again["source"].startswith("loaded") and calls == [1, 1, 1]
