@@ -14,6 +14,7 @@ a round resumed from a finished checkpoint says so and has no time.
     python benchmarks/hands_selftraining.py --threshold 0.8 --labelled-share 0.3   # a variant
     python benchmarks/hands_selftraining.py --width 32                       # the narrower network
     python benchmarks/hands_selftraining.py --last-round-width 64            # a wider student in the last round
+    python benchmarks/hands_selftraining.py --last-round-seed 102 --checkpoint C   # the last round drawn again
     python benchmarks/hands_selftraining.py --rounds 1 --epochs 1 --limit 300 --out /tmp/x.json   # a check
 """
 from __future__ import annotations
@@ -44,6 +45,7 @@ def main():
     parser.add_argument("--width", type=int, default=FAST_CONFIG["model"]["width"], help="channels of the first block")
     parser.add_argument("--last-round-width", type=int, default=None, help="another width for the last round's student")
     parser.add_argument("--last-round-epochs", type=int, default=None, help="other epochs for the last round")
+    parser.add_argument("--last-round-seed", type=int, default=None, help="another seed for the last round (its noise)")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N labelled images per class")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--checkpoint", default=None, help="checkpoint stem (rounds resume from it)")
@@ -53,9 +55,11 @@ def main():
     variant = f"rounds{args.rounds}_threshold{args.threshold:g}_share{args.labelled_share:g}_epochs{args.epochs}" + (
         f"_width{args.width}" if args.width != LEVERS_BASE_CONFIG["model"]["width"] else "")   # files without one: width 32
     last_round = {**({"model": {"width": args.last_round_width}} if args.last_round_width else {}),
-                  **({"epochs": args.last_round_epochs} if args.last_round_epochs else {})}
-    variant += (f"_lastwidth{args.last_round_width}" if args.last_round_width else "") + (
-        f"_lastepochs{args.last_round_epochs}" if args.last_round_epochs else "")
+                  **({"epochs": args.last_round_epochs} if args.last_round_epochs else {}),
+                  **({"seed": args.last_round_seed} if args.last_round_seed is not None else {})}
+    variant += "".join(f"_last{name}{value}" for name, value in (
+        ("width", args.last_round_width), ("epochs", args.last_round_epochs), ("seed", args.last_round_seed))
+        if value is not None)
     root = repo_root()
     out = Path(args.out) if args.out else root / "results" / "hands_selftraining" / f"{variant}.json"
     train, val, halves, pool = matching_benchmark_setup(root, SEED, args.limit)

@@ -34,11 +34,11 @@ SELF_TRAINING_KEYS = ("rounds", "threshold", "labelled_share", "last_round")
 
 
 def round_config(config: dict, round_: int, rounds: int, last_round: dict | None = None) -> dict:
-    """The config round `round_` of `rounds` trains: `config` with its own seed, and `last_round`'s changes
-    (the "model" entry merged, not replaced) in the last round."""
+    """The config round `round_` of `rounds` trains: `config` with its own seed (config seed + round), and
+    `last_round`'s changes in the last round (its "model" entry merged, not replaced; a "seed" there wins)."""
     changes = dict(last_round or {}) if round_ == rounds else {}
     model = {**config["model"], **changes.pop("model", {})}
-    return {**config, **changes, "model": model, "seed": config["seed"] + round_}
+    return {**config, "seed": config["seed"] + round_, **changes, "model": model}
 
 
 def mixed_sample_weights(labels: torch.Tensor, is_pseudo: torch.Tensor, labelled_share: float) -> torch.Tensor:

@@ -84,6 +84,7 @@ def test_round_config_changes_only_the_last_round_and_merges_the_model():
     assert final["model"] == {**config["model"], "width": 64} and final["epochs"] == 18
     assert last == {"model": {"width": 64}, "epochs": 18}   # not consumed
     assert round_config(config, 2, 2)["model"] == config["model"]
+    assert round_config(config, 2, 2, {"seed": 102})["seed"] == 102   # another draw of the same last round
 
 
 def test_the_last_round_trains_its_own_student(tmp_path):
@@ -152,13 +153,13 @@ def test_selftraining_table_reads_every_variant_round_by_round(tmp_path):
     (tmp_path / "b.json").write_text(json.dumps(run(0.8, [0.90, 0.92])))
     (tmp_path / "c.json").write_text(json.dumps({**run(0.8, [0.91]), "config": {"model": {"width": 48}}}))
     student = run(0.8, [0.91, 0.95])
-    student["self_training"]["last_round"] = {"model": {"width": 64}, "epochs": 18}
+    student["self_training"]["last_round"] = {"model": {"width": 64}, "epochs": 18, "seed": 7}
     (tmp_path / "d.json").write_text(json.dumps({**student, "config": {"model": {"width": 48}}}))
     table = selftraining_table(tmp_path)
     assert list(table.index) == [("threshold 0.9, labelled share 0.5", r) for r in range(3)] + [
         ("threshold 0.8, labelled share 0.5", r) for r in range(2)] + [
         ("width 48, threshold 0.8, labelled share 0.5", 0)] + [
-        ("width 48, threshold 0.8, labelled share 0.5, last round width 64 and 18 epochs", r) for r in range(2)]
+        ("width 48, threshold 0.8, labelled share 0.5, last round width 64, 18 epochs, seed 7", r) for r in range(2)]
     row = table.loc[("threshold 0.9, labelled share 0.5", 2)]
     assert row["selection balanced accuracy"] == 0.95 and row["selection 95% CI"] == "0.900-0.960"
     assert row["pseudo-labels real / VAE / GAN"] == "10 / 40 / 30" and row["minutes"] == 4.5

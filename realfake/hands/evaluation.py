@@ -124,8 +124,9 @@ def selftraining_table(folder) -> "pd.DataFrame":
         last_round = settings.get("last_round") or {}
         changes = [f"width {last_round['model']['width']}"] if "width" in last_round.get("model", {}) else []
         changes += [f"{last_round['epochs']} epochs"] if "epochs" in last_round else []
+        changes += [f"seed {last_round['seed']}"] if "seed" in last_round else []
         if changes:
-            variant += ", last round " + " and ".join(changes)
+            variant += ", last round " + ", ".join(changes)
         if run.get("stopped"):   # a note added by hand when a run was cut short
             variant += f" (stopped after round {run['rounds'][-1]['round']})"
         rows += [{"variant": variant, **row} for row in run["rounds"]]
