@@ -15,6 +15,8 @@ a round resumed from a finished checkpoint says so and has no time.
     python benchmarks/hands_selftraining.py --width 32                       # the narrower network
     python benchmarks/hands_selftraining.py --last-round-width 64            # a wider student in the last round
     python benchmarks/hands_selftraining.py --last-round-seed 102 --checkpoint C   # the last round drawn again
+    python benchmarks/hands_selftraining.py --group-weight 0.5               # + a head that names the generator
+    python benchmarks/hands_selftraining.py --seed 1                         # the whole recipe drawn again
     python benchmarks/hands_selftraining.py --rounds 1 --epochs 1 --limit 300 --out /tmp/x.json   # a check
 """
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 import torch
 
 from realfake.hands import CLASS_NAMES, make_config
+from realfake.hands.data import generator_targets
 from realfake.hands.config import FAST_CONFIG, LEVERS_BASE_CONFIG, SELF_TRAINING
 from realfake.hands.evaluation import halves_scores, matching_benchmark_setup
 from realfake.paths import repo_root
@@ -46,6 +49,9 @@ def main():
     parser.add_argument("--last-round-width", type=int, default=None, help="another width for the last round's student")
     parser.add_argument("--last-round-epochs", type=int, default=None, help="other epochs for the last round")
     parser.add_argument("--last-round-seed", type=int, default=None, help="another seed for the last round (its noise)")
+    parser.add_argument("--group-weight", type=float, default=0.0,
+                        help="weight of the generator-naming head's loss (0: none, the committed recipe)")
+    parser.add_argument("--seed", type=int, default=SEED, help="training seed (the split keeps seed %d)" % SEED)
     parser.add_argument("--limit", type=int, default=None, help="use only the first N labelled images per class")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--checkpoint", default=None, help="checkpoint stem (rounds resume from it)")
@@ -54,6 +60,8 @@ def main():
     torch.set_num_threads(args.threads)
     variant = f"rounds{args.rounds}_threshold{args.threshold:g}_share{args.labelled_share:g}_epochs{args.epochs}" + (
         f"_width{args.width}" if args.width != LEVERS_BASE_CONFIG["model"]["width"] else "")   # files without one: width 32
+    variant += (f"_groups{args.group_weight:g}" if args.group_weight else "") + (
+        f"_seed{args.seed}" if args.seed != SEED else "")
     last_round = {**({"model": {"width": args.last_round_width}} if args.last_round_width else {}),
                   **({"epochs": args.last_round_epochs} if args.last_round_epochs else {}),
                   **({"seed": args.last_round_seed} if args.last_round_seed is not None else {})}
@@ -63,8 +71,13 @@ def main():
     root = repo_root()
     out = Path(args.out) if args.out else root / "results" / "hands_selftraining" / f"{variant}.json"
     train, val, halves, pool = matching_benchmark_setup(root, SEED, args.limit)
-    config = make_config(**{**FAST_CONFIG, "epochs": args.epochs, "seed": SEED,
-                             "model": {**FAST_CONFIG["model"], "width": args.width}})
+    groups, generators = generator_targets(train)
+    network = {**FAST_CONFIG["model"], "width": args.width}
+    if args.group_weight:   # HandNet plus a head that names each labelled generated image's generator
+        network.update(name="handnet_groups", n_groups=len(generators))
+    config = make_config(**{**FAST_CONFIG, "epochs": args.epochs, "seed": args.seed, "model": network})
+    if args.group_weight:
+        config["group_weight"] = args.group_weight
     rows, previous, last = [], [], time.time()
     resumed = set() if args.checkpoint is None else {   # rounds with a checkpoint already (finished or not)
         r for r in range(args.rounds + 1)
@@ -99,8 +112,7 @@ def main():
 
     self_train(config, train.pixels, train.labels, pool, rounds=args.rounds, threshold=args.threshold,
                labelled_share=args.labelled_share, last_round=last_round, device="cpu", checkpoint=args.checkpoint,
-               progress=False,
-               on_round_end=after_round)
+               progress=False, on_round_end=after_round, groups=groups if args.group_weight else None)
     print("wrote", out)
 
 

@@ -64,12 +64,15 @@ def pseudo_labels(probs: torch.Tensor, threshold: float) -> tuple[torch.Tensor, 
 def self_train(config: dict, pixels: torch.Tensor, labels: torch.Tensor, pool: torch.Tensor, rounds: int,
                threshold: float, labelled_share: float, last_round: dict | None = None, device=None,
                checkpoint: Path | str | None = None, progress: bool = True, retrain: bool = False,
-               on_round_end: Callable[[int, torch.nn.Module, torch.Tensor], None] | None = None):
+               on_round_end: Callable[[int, torch.nn.Module, torch.Tensor], None] | None = None,
+               groups: torch.Tensor | None = None):
     """Train `config` on labelled (pixels, labels) and `rounds` rounds of pseudo-labels on `pool`.
 
     last_round    config changes for the last round only, e.g. {"model": {"width": 64}} (`round_config`)
     checkpoint    file stem; round r checkpoints to `<stem>_round<r>.pt`, so an interrupted run resumes
     on_round_end  called with (round, model, pool probabilities) after every round (e.g. to score it)
+    groups        each labelled image's group for config["group_weight"] (`train_classifier`); pseudo-labelled
+                  images have none (-1)
     Returns (model, history): the last round's model, and its training history with, per epoch, the
     round it belongs to and how many pseudo-labels of each class that round used.
     """
@@ -93,7 +96,8 @@ def self_train(config: dict, pixels: torch.Tensor, labels: torch.Tensor, pool: t
             print(f"self-training round {round_}/{rounds}: {len(labels)} labelled + {len(keep)} pseudo-labelled {counts}")
         model, round_history = train_classifier(this_round, round_pixels, round_labels, device=device,
                                                 checkpoint=stem, progress=progress, retrain=retrain,
-                                                sample_weights=weights)
+                                                sample_weights=weights, train_groups=None if groups is None else
+                                                torch.cat([groups, torch.full((len(keep),), -1, dtype=torch.long)]))
         history += [{**record, "round": round_, "pseudo_labels": counts} for record in round_history]
         pool_probs = predict_proba(model, pool, device, tta=True)
         if on_round_end is not None:

@@ -13,6 +13,8 @@ A config is a plain dict (each task keeps its defaults, e.g. `realfake.hands.con
     batch_size, lr, weight_decay, label_smoothing
     flip, shift      augmentation: horizontal flip on/off, maximum shift in pixels
     seed
+    group_weight     optional (default 0): weight of a second loss that names each image's group, e.g. the
+                     generator of a generated hand (`train_groups`; the network needs `forward_with_groups`)
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ from .models import build_model, model_factory
 from .state import code_version
 
 CONFIG_KEYS = ("model", "epochs", "epoch_size", "batch_size", "lr", "weight_decay", "label_smoothing",
-               "flip", "shift", "seed")
+               "flip", "shift", "seed", "group_weight")
 
 
 def to_input(pixels: torch.Tensor) -> torch.Tensor:
@@ -115,7 +117,8 @@ def train_classifier(config: dict, train_pixels: torch.Tensor, train_labels: tor
                      val_pixels: torch.Tensor | None = None, val_labels: torch.Tensor | None = None,
                      device=None, checkpoint: Path | str | None = None,
                      on_epoch_end: Callable[[int, dict], bool | None] | None = None, progress: bool = True,
-                     retrain: bool = False, sample_weights: torch.Tensor | None = None):
+                     retrain: bool = False, sample_weights: torch.Tensor | None = None,
+                     train_groups: torch.Tensor | None = None):
     """Train a fresh model; return (model, history), history being one dict per epoch.
 
     checkpoint    file written after every epoch; a run with the same config, data and code resumes from it
@@ -123,10 +126,15 @@ def train_classifier(config: dict, train_pixels: torch.Tensor, train_labels: tor
     retrain       ignore an existing checkpoint and train from the start
     sample_weights  how likely each training image is to be drawn (default: every class equally likely,
                   `balanced_epoch`); e.g. `realfake.selftrain` keeps labelled images a fixed share of each class
+    train_groups  each training image's group (-1: none, e.g. a real or pseudo-labelled hand), learnt by the
+                  second head with weight config["group_weight"]
     """
     unknown = set(config) - set(CONFIG_KEYS)
     if unknown:
         raise KeyError(f"unknown config keys {sorted(unknown)}; known: {list(CONFIG_KEYS)}")
+    group_weight = config.get("group_weight", 0)
+    if group_weight and train_groups is None:
+        raise ValueError('config["group_weight"] is set but no train_groups were given')
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     seed_everything(config["seed"])
     model = build_model(config["model"]).to(device)
@@ -140,6 +148,7 @@ def train_classifier(config: dict, train_pixels: torch.Tensor, train_labels: tor
 
     x_train = to_input(train_pixels.to(device))
     y_train = train_labels.to(device)
+    groups = train_groups.to(device) if group_weight else None
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
                 else torch.autocast("cpu", enabled=False))
 
@@ -153,8 +162,13 @@ def train_classifier(config: dict, train_pixels: torch.Tensor, train_labels: tor
         x = augment(x_train[index], config["flip"], config["shift"], generator)
         y = y_train[index]
         with autocast:
-            logits = model(x)
+            if group_weight:
+                logits, group_logits = model.forward_with_groups(x)
+            else:
+                logits = model(x)
             loss = F.cross_entropy(logits, y, label_smoothing=config["label_smoothing"])
+            if group_weight and (groups[index] >= 0).any():   # a batch with no group has no second loss
+                loss = loss + group_weight * F.cross_entropy(group_logits, groups[index], ignore_index=-1)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -170,7 +184,9 @@ def train_classifier(config: dict, train_pixels: torch.Tensor, train_labels: tor
 
     history = fit(state, epochs=config["epochs"], batches=batches, step=step, config=config,
                   checkpoint=checkpoint,
-                  fingerprint=(data_fingerprint(train_pixels, train_labels, sample_weights) if checkpoint else None),
+                  fingerprint=(data_fingerprint(train_pixels, train_labels, sample_weights) + (
+                      f"+groups:{data_fingerprint(train_pixels, train_groups + 1)}" if group_weight else "")
+                      if checkpoint else None),
                   code=recipe_version(config["model"]), evaluate=evaluate, on_epoch_end=on_epoch_end,
                   progress=progress, retrain=retrain, verbose=progress)
     model.eval()

@@ -118,9 +118,14 @@ def selftraining_table(folder) -> "pd.DataFrame":
         settings = run["self_training"]
         variant = f"threshold {settings['threshold']:g}, labelled share {settings['labelled_share']:g}"
         base_width = LEVERS_BASE_CONFIG["model"]["width"]   # the runs before the --width option all trained it
-        width = run.get("config", {}).get("model", {}).get("width", base_width)
+        config = run.get("config", {})
+        width = config.get("model", {}).get("width", base_width)
         if width != base_width:
             variant = f"width {width}, " + variant
+        if config.get("group_weight"):
+            variant += f", generator head (loss weight {config['group_weight']:g})"
+        if config.get("seed", 0):   # the benchmark's default training seed is 0
+            variant += f", seed {config['seed']}"
         last_round = settings.get("last_round") or {}
         changes = [f"width {last_round['model']['width']}"] if "width" in last_round.get("model", {}) else []
         changes += [f"{last_round['epochs']} epochs"] if "epochs" in last_round else []

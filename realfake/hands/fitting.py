@@ -17,13 +17,15 @@ from ..train import recipe_version, train_classifier
 def fit_or_load(folder: Path | str, config: dict, train_pixels: torch.Tensor, train_labels: torch.Tensor,
                 val_pixels: torch.Tensor | None = None, val_labels: torch.Tensor | None = None,
                 checkpoint: Path | str | None = None, device=None, retrain: bool = False, note: dict | None = None,
-                pool: torch.Tensor | None = None, self_training: dict | None = None):
+                pool: torch.Tensor | None = None, self_training: dict | None = None,
+                groups: torch.Tensor | None = None):
     """The model in `folder` if it was trained on these images with this network, else a new one.
 
     pool, self_training  unlabelled images and {"rounds", "threshold", "labelled_share"[, "last_round"]}:
                          train with `realfake.selftrain.self_train` instead of on the labelled images alone;
                          the stored model then matches only the same labelled images *and* pool, and its
                          network is the last round's
+    groups               each labelled image's generator (`generator_targets`), for config["group_weight"]
     Returns (model, record); record["config"] is the config that trained the returned model and
     record["differences"] lists where it differs from `config` (see model_store.train_or_load).
     """
@@ -37,9 +39,9 @@ def fit_or_load(folder: Path | str, config: dict, train_pixels: torch.Tensor, tr
         if self_training:
             plain = {k: v for k, v in config.items() if k != "self_training"}
             return self_train(plain, train_pixels, train_labels, pool, device=device, checkpoint=checkpoint,
-                              retrain=retrain, **self_training)
+                              retrain=retrain, groups=groups, **self_training)
         return train_classifier(config, train_pixels, train_labels, val_pixels, val_labels, device=device,
-                                checkpoint=checkpoint, retrain=retrain)
+                                checkpoint=checkpoint, retrain=retrain, train_groups=groups)
 
     rounds = (self_training or {}).get("rounds", 0)
     spec = round_config(config, rounds, rounds, (self_training or {}).get("last_round"))["model"]
