@@ -16,6 +16,7 @@ a round resumed from a finished checkpoint says so and has no time.
     python benchmarks/hands_selftraining.py --last-round-width 64            # a wider student in the last round
     python benchmarks/hands_selftraining.py --last-round-seed 102 --checkpoint C   # the last round drawn again
     python benchmarks/hands_selftraining.py --group-weight 0.5               # + a head that names the generator
+    python benchmarks/hands_selftraining.py --consistency-weight 1           # + FixMatch-style consistency on the pool
     python benchmarks/hands_selftraining.py --seed 1                         # the whole recipe drawn again
     python benchmarks/hands_selftraining.py --rounds 1 --epochs 1 --limit 300 --out /tmp/x.json   # a check
 """
@@ -51,6 +52,10 @@ def main():
     parser.add_argument("--last-round-seed", type=int, default=None, help="another seed for the last round (its noise)")
     parser.add_argument("--group-weight", type=float, default=0.0,
                         help="weight of the generator-naming head's loss (0: none, the committed recipe)")
+    parser.add_argument("--consistency-weight", type=float, default=0.0,
+                        help="weight of FixMatch-style consistency on the unlabelled pool (0: none, the committed recipe)")
+    parser.add_argument("--consistency-threshold", type=float, default=0.95,
+                        help="confidence on the weak view above which it teaches the strong view")
     parser.add_argument("--seed", type=int, default=SEED, help="training seed (the split keeps seed %d)" % SEED)
     parser.add_argument("--limit", type=int, default=None, help="use only the first N labelled images per class")
     parser.add_argument("--threads", type=int, default=1)
@@ -61,6 +66,7 @@ def main():
     variant = f"rounds{args.rounds}_threshold{args.threshold:g}_share{args.labelled_share:g}_epochs{args.epochs}" + (
         f"_width{args.width}" if args.width != LEVERS_BASE_CONFIG["model"]["width"] else "")   # files without one: width 32
     variant += (f"_groups{args.group_weight:g}" if args.group_weight else "") + (
+        f"_consistency{args.consistency_weight:g}_at{args.consistency_threshold:g}" if args.consistency_weight else "") + (
         f"_seed{args.seed}" if args.seed != SEED else "")
     last_round = {**({"model": {"width": args.last_round_width}} if args.last_round_width else {}),
                   **({"epochs": args.last_round_epochs} if args.last_round_epochs else {}),
@@ -78,6 +84,8 @@ def main():
     config = make_config(**{**FAST_CONFIG, "epochs": args.epochs, "seed": args.seed, "model": network})
     if args.group_weight:
         config["group_weight"] = args.group_weight
+    if args.consistency_weight:
+        config.update(consistency_weight=args.consistency_weight, consistency_threshold=args.consistency_threshold)
     rows, previous, last = [], [], time.time()
     resumed = set() if args.checkpoint is None else {   # rounds with a checkpoint already (finished or not)
         r for r in range(args.rounds + 1)

@@ -71,6 +71,7 @@ def self_train(config: dict, pixels: torch.Tensor, labels: torch.Tensor, pool: t
     last_round    config changes for the last round only, e.g. {"model": {"width": 64}} (`round_config`)
     checkpoint    file stem; round r checkpoints to `<stem>_round<r>.pt`, so an interrupted run resumes
     on_round_end  called with (round, model, pool probabilities) after every round (e.g. to score it)
+    config["consistency_weight"]  consistency training on the whole pool in every round as well (`train_classifier`)
     groups        each labelled image's group for config["group_weight"] (`train_classifier`); pseudo-labelled
                   images have none (-1)
     Returns (model, history): the last round's model, and its training history with, per epoch, the
@@ -95,7 +96,7 @@ def self_train(config: dict, pixels: torch.Tensor, labels: torch.Tensor, pool: t
         if progress:
             print(f"self-training round {round_}/{rounds}: {len(labels)} labelled + {len(keep)} pseudo-labelled {counts}")
         model, round_history = train_classifier(this_round, round_pixels, round_labels, device=device,
-                                                checkpoint=stem, progress=progress, retrain=retrain,
+                                                checkpoint=stem, progress=progress, retrain=retrain, unlabelled=pool,
                                                 sample_weights=weights, train_groups=None if groups is None else
                                                 torch.cat([groups, torch.full((len(keep),), -1, dtype=torch.long)]))
         history += [{**record, "round": round_, "pseudo_labels": counts} for record in round_history]

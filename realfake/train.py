@@ -15,6 +15,11 @@ A config is a plain dict (each task keeps its defaults, e.g. `realfake.hands.con
     seed
     group_weight     optional (default 0): weight of a second loss that names each image's group, e.g. the
                      generator of a generated hand (`train_groups`; the network needs `forward_with_groups`)
+    consistency_weight, consistency_threshold
+                     optional (default 0, 0.95): FixMatch-style consistency on unlabelled images (`unlabelled`).
+                     Each step also draws a batch of them; the prediction on a weakly augmented view (flip,
+                     shift), where confident (>= threshold), is the target for a strongly augmented view
+                     (`strong_augment`), with this weight
 """
 from __future__ import annotations
 
@@ -33,7 +38,7 @@ from .models import build_model, model_factory
 from .state import code_version
 
 CONFIG_KEYS = ("model", "epochs", "epoch_size", "batch_size", "lr", "weight_decay", "label_smoothing",
-               "flip", "shift", "seed", "group_weight")
+               "flip", "shift", "seed", "group_weight", "consistency_weight", "consistency_threshold")
 
 
 def to_input(pixels: torch.Tensor) -> torch.Tensor:
@@ -56,6 +61,27 @@ def augment(x: torch.Tensor, flip: bool, shift: int, generator: torch.Generator)
         batch = torch.arange(n, device=x.device)[:, None, None]
         x = padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)   # n x c x h x w
     return x
+
+
+def strong_augment(x: torch.Tensor, shift: int, generator: torch.Generator, cutout: int = 12,
+                   jitter: float = 0.25) -> torch.Tensor:
+    """The strong view of consistency training: flip, a shift of up to twice `shift` pixels, a random
+    `cutout` x `cutout` square set to the mean (0), and a per-image contrast and brightness change of up to
+    `jitter` (network-input units). No blur or noise: those would erase the traces that tell generated
+    hands from real ones. Written for batch tensors because torchvision's transforms draw one set of
+    parameters per call, not per image."""
+    x = augment(x, True, 2 * shift, generator)
+    n, _, h, w = x.shape
+    top = torch.randint(0, h - cutout + 1, (n,), generator=generator).to(x.device)
+    left = torch.randint(0, w - cutout + 1, (n,), generator=generator).to(x.device)
+    rows = torch.arange(h, device=x.device)[None, :, None]
+    cols = torch.arange(w, device=x.device)[None, None, :]
+    square = ((rows >= top[:, None, None]) & (rows < top[:, None, None] + cutout) &
+              (cols >= left[:, None, None]) & (cols < left[:, None, None] + cutout))      # n x h x w
+    x = x.masked_fill(square[:, None], 0.0)
+    contrast = 1 + jitter * (2 * torch.rand(n, 1, 1, 1, generator=generator) - 1)
+    brightness = jitter * (2 * torch.rand(n, 1, 1, 1, generator=generator) - 1)
+    return x * contrast.to(x.device) + brightness.to(x.device)
 
 
 def one_cycle(total_steps: int, warmup: float = 0.25):
@@ -118,7 +144,7 @@ def train_classifier(config: dict, train_pixels: torch.Tensor, train_labels: tor
                      device=None, checkpoint: Path | str | None = None,
                      on_epoch_end: Callable[[int, dict], bool | None] | None = None, progress: bool = True,
                      retrain: bool = False, sample_weights: torch.Tensor | None = None,
-                     train_groups: torch.Tensor | None = None):
+                     train_groups: torch.Tensor | None = None, unlabelled: torch.Tensor | None = None):
     """Train a fresh model; return (model, history), history being one dict per epoch.
 
     checkpoint    file written after every epoch; a run with the same config, data and code resumes from it
@@ -128,6 +154,7 @@ def train_classifier(config: dict, train_pixels: torch.Tensor, train_labels: tor
                   `balanced_epoch`); e.g. `realfake.selftrain` keeps labelled images a fixed share of each class
     train_groups  each training image's group (-1: none, e.g. a real or pseudo-labelled hand), learnt by the
                   second head with weight config["group_weight"]
+    unlabelled    uint8 images without labels, for config["consistency_weight"]
     """
     unknown = set(config) - set(CONFIG_KEYS)
     if unknown:
@@ -135,6 +162,9 @@ def train_classifier(config: dict, train_pixels: torch.Tensor, train_labels: tor
     group_weight = config.get("group_weight", 0)
     if group_weight and train_groups is None:
         raise ValueError('config["group_weight"] is set but no train_groups were given')
+    consistency_weight = config.get("consistency_weight", 0)
+    if consistency_weight and (unlabelled is None or not len(unlabelled)):
+        raise ValueError('config["consistency_weight"] is set but no unlabelled images were given')
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     seed_everything(config["seed"])
     model = build_model(config["model"]).to(device)
@@ -149,6 +179,7 @@ def train_classifier(config: dict, train_pixels: torch.Tensor, train_labels: tor
     x_train = to_input(train_pixels.to(device))
     y_train = train_labels.to(device)
     groups = train_groups.to(device) if group_weight else None
+    x_unlabelled = to_input(unlabelled.to(device)) if consistency_weight else None
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
                 else torch.autocast("cpu", enabled=False))
 
@@ -161,19 +192,34 @@ def train_classifier(config: dict, train_pixels: torch.Tensor, train_labels: tor
     def step(index: torch.Tensor) -> dict:
         x = augment(x_train[index], config["flip"], config["shift"], generator)
         y = y_train[index]
+        if consistency_weight:   # a weak and a strong view of as many unlabelled images, in the same forward pass
+            chosen = torch.randint(0, len(x_unlabelled), (len(index),), generator=generator).to(device)
+            weak = augment(x_unlabelled[chosen], config["flip"], config["shift"], generator)
+            x = torch.cat([x, weak, strong_augment(x_unlabelled[chosen], config["shift"], generator)])
         with autocast:
             if group_weight:
                 logits, group_logits = model.forward_with_groups(x)
             else:
                 logits = model(x)
+            if consistency_weight:
+                logits, weak_logits, strong_logits = logits.split(len(index))
+                group_logits = group_logits[:len(index)] if group_weight else None
+                confidence, target = weak_logits.detach().float().softmax(1).max(1)
+                confident = (confidence >= config.get("consistency_threshold", 0.95)).float()
+                consistency = (F.cross_entropy(strong_logits, target, reduction="none") * confident).mean()
             loss = F.cross_entropy(logits, y, label_smoothing=config["label_smoothing"])
+            if consistency_weight:
+                loss = loss + consistency_weight * consistency
             if group_weight and (groups[index] >= 0).any():   # a batch with no group has no second loss
                 loss = loss + group_weight * F.cross_entropy(group_logits, groups[index], ignore_index=-1)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         scheduler.step()
-        return {"train_loss": loss.item(), "train_acc": (logits.argmax(1) == y).float().mean().item(), "n": len(y)}
+        record = {"train_loss": loss.item(), "train_acc": (logits.argmax(1) == y).float().mean().item(), "n": len(y)}
+        if consistency_weight:   # how much of the unlabelled batch was confident enough to teach
+            record["unlabelled_confident"] = confident.mean().item()
+        return record
 
     def evaluate(epoch: int) -> dict:
         if val_pixels is None or not len(val_pixels):
@@ -185,7 +231,9 @@ def train_classifier(config: dict, train_pixels: torch.Tensor, train_labels: tor
     history = fit(state, epochs=config["epochs"], batches=batches, step=step, config=config,
                   checkpoint=checkpoint,
                   fingerprint=(data_fingerprint(train_pixels, train_labels, sample_weights) + (
-                      f"+groups:{data_fingerprint(train_pixels, train_groups + 1)}" if group_weight else "")
+                      f"+groups:{data_fingerprint(train_pixels, train_groups + 1)}" if group_weight else "") + (
+                      f"+unlabelled:{data_fingerprint(unlabelled, torch.zeros(len(unlabelled), dtype=torch.long))}"
+                      if consistency_weight else "")
                       if checkpoint else None),
                   code=recipe_version(config["model"]), evaluate=evaluate, on_epoch_end=on_epoch_end,
                   progress=progress, retrain=retrain, verbose=progress)

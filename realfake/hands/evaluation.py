@@ -124,6 +124,9 @@ def selftraining_table(folder) -> "pd.DataFrame":
             variant = f"width {width}, " + variant
         if config.get("group_weight"):
             variant += f", generator head (loss weight {config['group_weight']:g})"
+        if config.get("consistency_weight"):
+            variant += (f", consistency (weight {config['consistency_weight']:g},"
+                        f" threshold {config.get('consistency_threshold', 0.95):g})")
         if config.get("seed", 0):   # the benchmark's default training seed is 0
             variant += f", seed {config['seed']}"
         last_round = settings.get("last_round") or {}
