@@ -36,6 +36,7 @@ from realfake.hands.evaluation import halves_scores, matching_benchmark_setup
 from realfake.paths import repo_root
 from realfake.selftrain import pseudo_labels, self_train
 from realfake.state import atomic_write_text
+from realfake.train import CONSISTENCY_THRESHOLD
 
 SEED = 0
 
@@ -54,7 +55,7 @@ def main():
                         help="weight of the generator-naming head's loss (0: none, the committed recipe)")
     parser.add_argument("--consistency-weight", type=float, default=0.0,
                         help="weight of FixMatch-style consistency on the unlabelled pool (0: none, the committed recipe)")
-    parser.add_argument("--consistency-threshold", type=float, default=0.95,
+    parser.add_argument("--consistency-threshold", type=float, default=CONSISTENCY_THRESHOLD,
                         help="confidence on the weak view above which it teaches the strong view")
     parser.add_argument("--seed", type=int, default=SEED, help="training seed (the split keeps seed %d)" % SEED)
     parser.add_argument("--limit", type=int, default=None, help="use only the first N labelled images per class")

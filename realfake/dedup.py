@@ -19,6 +19,11 @@ def data_fingerprint(pixels: torch.Tensor, labels: torch.Tensor, weights: torch.
     return hashlib.sha1("".join(digests).encode()).hexdigest()[:16]
 
 
+def unlabelled_fingerprint(pixels: torch.Tensor) -> str:
+    """A short hash of an unlabelled image set, independent of the order of its images."""
+    return hashlib.sha1("".join(sorted(pixel_hashes(pixels))).encode()).hexdigest()[:16]
+
+
 def first_occurrences(hashes: list[str], names: list[str], seen: dict[str, str] | None = None):
     """Indices of the first image of each content, and the repeats as (index, earlier name).
 

@@ -16,7 +16,7 @@ A config is a plain dict (each task keeps its defaults, e.g. `realfake.hands.con
     group_weight     optional (default 0): weight of a second loss that names each image's group, e.g. the
                      generator of a generated hand (`train_groups`; the network needs `forward_with_groups`)
     consistency_weight, consistency_threshold
-                     optional (default 0, 0.95): FixMatch-style consistency on unlabelled images (`unlabelled`).
+                     optional (default 0, CONSISTENCY_THRESHOLD): FixMatch-style consistency on unlabelled images (`unlabelled`).
                      Each step also draws a batch of them; the prediction on a weakly augmented view (flip,
                      shift), where confident (>= threshold), is the target for a strongly augmented view
                      (`strong_augment`), with this weight
@@ -32,13 +32,14 @@ import torch
 import torch.nn.functional as F
 
 from . import loop
-from .dedup import data_fingerprint
+from .dedup import data_fingerprint, unlabelled_fingerprint
 from .loop import TrainState, fit, seed_everything
 from .models import build_model, model_factory
 from .state import code_version
 
 CONFIG_KEYS = ("model", "epochs", "epoch_size", "batch_size", "lr", "weight_decay", "label_smoothing",
                "flip", "shift", "seed", "group_weight", "consistency_weight", "consistency_threshold")
+CONSISTENCY_THRESHOLD = 0.95   # config["consistency_threshold"] when not given (FixMatch's)
 
 
 def to_input(pixels: torch.Tensor) -> torch.Tensor:
@@ -193,23 +194,20 @@ def train_classifier(config: dict, train_pixels: torch.Tensor, train_labels: tor
         x = augment(x_train[index], config["flip"], config["shift"], generator)
         y = y_train[index]
         if consistency_weight:   # a weak and a strong view of as many unlabelled images, in the same forward pass
-            chosen = torch.randint(0, len(x_unlabelled), (len(index),), generator=generator).to(device)
-            weak = augment(x_unlabelled[chosen], config["flip"], config["shift"], generator)
-            x = torch.cat([x, weak, strong_augment(x_unlabelled[chosen], config["shift"], generator)])
+            picked = x_unlabelled[torch.randint(0, len(x_unlabelled), (len(index),), generator=generator).to(device)]
+            x = torch.cat([x, augment(picked, config["flip"], config["shift"], generator),
+                           strong_augment(picked, config["shift"], generator)])
         with autocast:
-            if group_weight:
-                logits, group_logits = model.forward_with_groups(x)
-            else:
-                logits = model(x)
+            logits, group_logits = model.forward_with_groups(x) if group_weight else (model(x), None)
             if consistency_weight:
                 logits, weak_logits, strong_logits = logits.split(len(index))
-                group_logits = group_logits[:len(index)] if group_weight else None
-                confidence, target = weak_logits.detach().float().softmax(1).max(1)
-                confident = (confidence >= config.get("consistency_threshold", 0.95)).float()
-                consistency = (F.cross_entropy(strong_logits, target, reduction="none") * confident).mean()
+                group_logits = None if group_logits is None else group_logits[:len(index)]
             loss = F.cross_entropy(logits, y, label_smoothing=config["label_smoothing"])
-            if consistency_weight:
-                loss = loss + consistency_weight * consistency
+            if consistency_weight:   # the weak view's confident class is the strong view's target
+                confidence, target = weak_logits.detach().float().softmax(1).max(1)
+                confident = (confidence >= config.get("consistency_threshold", CONSISTENCY_THRESHOLD)).float()
+                loss = loss + consistency_weight * (
+                    F.cross_entropy(strong_logits, target, reduction="none") * confident).mean()
             if group_weight and (groups[index] >= 0).any():   # a batch with no group has no second loss
                 loss = loss + group_weight * F.cross_entropy(group_logits, groups[index], ignore_index=-1)
         optimizer.zero_grad(set_to_none=True)
@@ -232,8 +230,7 @@ def train_classifier(config: dict, train_pixels: torch.Tensor, train_labels: tor
                   checkpoint=checkpoint,
                   fingerprint=(data_fingerprint(train_pixels, train_labels, sample_weights) + (
                       f"+groups:{data_fingerprint(train_pixels, train_groups + 1)}" if group_weight else "") + (
-                      f"+unlabelled:{data_fingerprint(unlabelled, torch.zeros(len(unlabelled), dtype=torch.long))}"
-                      if consistency_weight else "")
+                      f"+unlabelled:{unlabelled_fingerprint(unlabelled)}" if consistency_weight else "")
                       if checkpoint else None),
                   code=recipe_version(config["model"]), evaluate=evaluate, on_epoch_end=on_epoch_end,
                   progress=progress, retrain=retrain, verbose=progress)

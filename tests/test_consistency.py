@@ -1,6 +1,8 @@
 """Consistency training on unlabelled images (issue 6, FixMatch-style): the strong view, the loss, the pool."""
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -92,7 +94,6 @@ def test_self_training_gives_every_round_the_whole_pool_for_consistency(monkeypa
 
 
 def test_the_self_training_table_names_consistency_runs(tmp_path):
-    import json
     run = {"self_training": {"threshold": 0.8, "labelled_share": 0.3},
            "config": {"model": {"width": 48}, "consistency_weight": 1.0, "consistency_threshold": 0.95},
            "rounds": [{"round": 0, "seconds": 60, "resumed from a checkpoint": False,

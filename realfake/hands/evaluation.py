@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..metrics import balanced_accuracy, bootstrap_ci, classification_summary
+from ..train import CONSISTENCY_THRESHOLD
 from .data import CLASS_NAMES, HandData
 from .config import LEVERS_BASE_CONFIG
 
@@ -126,7 +127,7 @@ def selftraining_table(folder) -> "pd.DataFrame":
             variant += f", generator head (loss weight {config['group_weight']:g})"
         if config.get("consistency_weight"):
             variant += (f", consistency (weight {config['consistency_weight']:g},"
-                        f" threshold {config.get('consistency_threshold', 0.95):g})")
+                        f" threshold {config.get('consistency_threshold', CONSISTENCY_THRESHOLD):g})")
         if config.get("seed", 0):   # the benchmark's default training seed is 0
             variant += f", seed {config['seed']}"
         last_round = settings.get("last_round") or {}

@@ -1,12 +1,11 @@
 """Train or load the hand classifier, recording what was actually used."""
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import torch
 
-from ..dedup import data_fingerprint, pixel_hashes
+from ..dedup import data_fingerprint, unlabelled_fingerprint
 from ..model_store import train_or_load
 from .. import selftrain
 from ..selftrain import round_config, self_train
@@ -32,7 +31,7 @@ def fit_or_load(folder: Path | str, config: dict, train_pixels: torch.Tensor, tr
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     fingerprint = data_fingerprint(train_pixels, train_labels)
     if self_training:
-        fingerprint += "+pool:" + hashlib.sha1("".join(sorted(pixel_hashes(pool))).encode()).hexdigest()[:16]
+        fingerprint += "+pool:" + unlabelled_fingerprint(pool)
         config = {**config, "self_training": dict(self_training)}
 
     def train():
