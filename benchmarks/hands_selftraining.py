@@ -17,6 +17,8 @@ a round resumed from a finished checkpoint says so and has no time.
     python benchmarks/hands_selftraining.py --last-round-seed 102 --checkpoint C   # the last round drawn again
     python benchmarks/hands_selftraining.py --group-weight 0.5               # + a head that names the generator
     python benchmarks/hands_selftraining.py --consistency-weight 1           # + FixMatch-style consistency on the pool
+    python benchmarks/hands_selftraining.py --ema-decay 0.99 --rounds 0       # + a moving average of the weights
+    python benchmarks/hands_selftraining.py --residual-input --rounds 0       # + a high-pass residual input
     python benchmarks/hands_selftraining.py --seed 1                         # the whole recipe drawn again
     python benchmarks/hands_selftraining.py --rounds 1 --epochs 1 --limit 300 --out /tmp/x.json   # a check
 """
@@ -57,6 +59,10 @@ def main():
                         help="weight of FixMatch-style consistency on the unlabelled pool (0: none, the committed recipe)")
     parser.add_argument("--consistency-threshold", type=float, default=CONSISTENCY_THRESHOLD,
                         help="confidence on the weak view above which it teaches the strong view")
+    parser.add_argument("--ema-decay", type=float, default=0.0,
+                        help="validate and keep a moving average of the weights with this decay per step (0: none)")
+    parser.add_argument("--residual-input", action="store_true",
+                        help="the network also reads the image minus its 3x3 local mean (handnet_residual)")
     parser.add_argument("--seed", type=int, default=SEED, help="training seed (the split keeps seed %d)" % SEED)
     parser.add_argument("--limit", type=int, default=None, help="use only the first N labelled images per class")
     parser.add_argument("--threads", type=int, default=1)
@@ -68,6 +74,7 @@ def main():
         f"_width{args.width}" if args.width != LEVERS_BASE_CONFIG["model"]["width"] else "")   # files without one: width 32
     variant += (f"_groups{args.group_weight:g}" if args.group_weight else "") + (
         f"_consistency{args.consistency_weight:g}_at{args.consistency_threshold:g}" if args.consistency_weight else "") + (
+        f"_ema{args.ema_decay:g}" if args.ema_decay else "") + ("_residual" if args.residual_input else "") + (
         f"_seed{args.seed}" if args.seed != SEED else "")
     last_round = {**({"model": {"width": args.last_round_width}} if args.last_round_width else {}),
                   **({"epochs": args.last_round_epochs} if args.last_round_epochs else {}),
@@ -82,11 +89,15 @@ def main():
     network = {**FAST_CONFIG["model"], "width": args.width}
     if args.group_weight:   # HandNet plus a head that names each labelled generated image's generator
         network.update(name="handnet_groups", n_groups=len(generators))
+    if args.residual_input:
+        network["name"] = "handnet_residual"
     config = make_config(**{**FAST_CONFIG, "epochs": args.epochs, "seed": args.seed, "model": network})
     if args.group_weight:
         config["group_weight"] = args.group_weight
     if args.consistency_weight:
         config.update(consistency_weight=args.consistency_weight, consistency_threshold=args.consistency_threshold)
+    if args.ema_decay:
+        config["ema_decay"] = args.ema_decay
     rows, previous, last = [], [], time.time()
     resumed = set() if args.checkpoint is None else {   # rounds with a checkpoint already (finished or not)
         r for r in range(args.rounds + 1)
@@ -111,8 +122,8 @@ def main():
         atomic_write_text(out, json.dumps({
             "about": __doc__.split("\n\n")[0], "variant": variant,
             "command": "python benchmarks/hands_selftraining.py " + " ".join(
-                f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-                if v is not None and k not in ("out", "checkpoint")),
+                f"--{k.replace('_', '-')}" + ("" if isinstance(v, bool) else f" {v}") for k, v in vars(args).items()
+                if v is not None and v is not False and k not in ("out", "checkpoint")),
             "config": config, "self_training": {"rounds": args.rounds, "threshold": args.threshold,
                                                 "labelled_share": args.labelled_share, "last_round": last_round},
             "split": {"train": train.class_counts(), "selection": halves["selection"][0].class_counts(),

@@ -20,6 +20,9 @@ A config is a plain dict (each task keeps its defaults, e.g. `realfake.hands.con
                      Each step also draws a batch of them; the prediction on a weakly augmented view (flip,
                      shift), where confident (>= threshold), is the target for a strongly augmented view
                      (`strong_augment`), with this weight
+    ema_decay        optional (default 0: off): keep an exponential moving average of the weights and
+                     batch-norm statistics (torch.optim.swa_utils.AveragedModel) with this decay per step;
+                     it is what is validated and returned
 """
 from __future__ import annotations
 
@@ -38,7 +41,8 @@ from .models import build_model, model_factory
 from .state import code_version
 
 CONFIG_KEYS = ("model", "epochs", "epoch_size", "batch_size", "lr", "weight_decay", "label_smoothing",
-               "flip", "shift", "seed", "group_weight", "consistency_weight", "consistency_threshold")
+               "flip", "shift", "seed", "group_weight", "consistency_weight", "consistency_threshold",
+               "ema_decay")
 CONSISTENCY_THRESHOLD = 0.95   # config["consistency_threshold"] when not given (FixMatch's)
 
 
@@ -175,7 +179,10 @@ def train_classifier(config: dict, train_pixels: torch.Tensor, train_labels: tor
     optimizer = torch.optim.AdamW(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, one_cycle(config["epochs"] * steps_per_epoch))
     generator = torch.Generator().manual_seed(config["seed"])
-    state = TrainState({"model": model}, {"optimizer": optimizer}, {"scheduler": scheduler}, generator)
+    ema = (torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(
+        config["ema_decay"]), use_buffers=True) if config.get("ema_decay") else None)
+    state = TrainState({"model": model, **({"ema": ema} if ema else {})}, {"optimizer": optimizer},
+                       {"scheduler": scheduler}, generator)
 
     x_train = to_input(train_pixels.to(device))
     y_train = train_labels.to(device)
@@ -214,6 +221,8 @@ def train_classifier(config: dict, train_pixels: torch.Tensor, train_labels: tor
         loss.backward()
         optimizer.step()
         scheduler.step()
+        if ema is not None:
+            ema.update_parameters(model)
         record = {"train_loss": loss.item(), "train_acc": (logits.argmax(1) == y).float().mean().item(), "n": len(y)}
         if consistency_weight:   # how much of the unlabelled batch was confident enough to teach
             record["unlabelled_confident"] = confident.mean().item()
@@ -222,7 +231,7 @@ def train_classifier(config: dict, train_pixels: torch.Tensor, train_labels: tor
     def evaluate(epoch: int) -> dict:
         if val_pixels is None or not len(val_pixels):
             return {}
-        record = evaluate_loss_acc(model, val_pixels, val_labels, device)
+        record = evaluate_loss_acc(ema.module if ema else model, val_pixels, val_labels, device)
         model.train()
         return record
 
@@ -234,6 +243,7 @@ def train_classifier(config: dict, train_pixels: torch.Tensor, train_labels: tor
                       if checkpoint else None),
                   code=recipe_version(config["model"]), evaluate=evaluate, on_epoch_end=on_epoch_end,
                   progress=progress, retrain=retrain, verbose=progress)
+    model = ema.module if ema else model
     model.eval()
     return model, history
 

@@ -128,6 +128,10 @@ def selftraining_table(folder) -> "pd.DataFrame":
         if config.get("consistency_weight"):
             variant += (f", consistency (weight {config['consistency_weight']:g},"
                         f" threshold {config.get('consistency_threshold', CONSISTENCY_THRESHOLD):g})")
+        if config.get("model", {}).get("name") == "handnet_residual":
+            variant += ", high-pass residual input"
+        if config.get("ema_decay"):
+            variant += f", moving average of weights (decay {config['ema_decay']:g})"
         if config.get("seed", 0):   # the benchmark's default training seed is 0
             variant += f", seed {config['seed']}"
         last_round = settings.get("last_round") or {}
