@@ -19,6 +19,7 @@ a round resumed from a finished checkpoint says so and has no time.
     python benchmarks/hands_selftraining.py --consistency-weight 1           # + FixMatch-style consistency on the pool
     python benchmarks/hands_selftraining.py --ema-decay 0.99 --rounds 0       # + a moving average of the weights
     python benchmarks/hands_selftraining.py --residual-input --rounds 0       # + a high-pass residual input
+    python benchmarks/hands_selftraining.py --cutout 8 --rounds 0             # + an 8-pixel cutout per training image
     python benchmarks/hands_selftraining.py --seed 1                         # the whole recipe drawn again
     python benchmarks/hands_selftraining.py --rounds 1 --epochs 1 --limit 300 --out /tmp/x.json   # a check
 """
@@ -63,6 +64,8 @@ def main():
                         help="validate and keep a moving average of the weights with this decay per step (0: none)")
     parser.add_argument("--residual-input", action="store_true",
                         help="the network also reads the image minus its 3x3 local mean (handnet_residual)")
+    parser.add_argument("--cutout", type=int, default=0,
+                        help="a random square this many pixels a side set to the mean in every training image (0: none)")
     parser.add_argument("--seed", type=int, default=SEED, help="training seed (the split keeps seed %d)" % SEED)
     parser.add_argument("--limit", type=int, default=None, help="use only the first N labelled images per class")
     parser.add_argument("--threads", type=int, default=1)
@@ -75,6 +78,7 @@ def main():
     variant += (f"_groups{args.group_weight:g}" if args.group_weight else "") + (
         f"_consistency{args.consistency_weight:g}_at{args.consistency_threshold:g}" if args.consistency_weight else "") + (
         f"_ema{args.ema_decay:g}" if args.ema_decay else "") + ("_residual" if args.residual_input else "") + (
+        f"_cutout{args.cutout}" if args.cutout else "") + (
         f"_seed{args.seed}" if args.seed != SEED else "")
     last_round = {**({"model": {"width": args.last_round_width}} if args.last_round_width else {}),
                   **({"epochs": args.last_round_epochs} if args.last_round_epochs else {}),
@@ -98,6 +102,8 @@ def main():
         config.update(consistency_weight=args.consistency_weight, consistency_threshold=args.consistency_threshold)
     if args.ema_decay:
         config["ema_decay"] = args.ema_decay
+    if args.cutout:
+        config["cutout"] = args.cutout
     rows, previous, last = [], [], time.time()
     resumed = set() if args.checkpoint is None else {   # rounds with a checkpoint already (finished or not)
         r for r in range(args.rounds + 1)

@@ -20,6 +20,8 @@ A config is a plain dict (each task keeps its defaults, e.g. `realfake.hands.con
                      Each step also draws a batch of them; the prediction on a weakly augmented view (flip,
                      shift), where confident (>= threshold), is the target for a strongly augmented view
                      (`strong_augment`), with this weight
+    cutout           optional (default 0: off): a random square of this many pixels a side, set to the mean,
+                     in every training image (stronger augmentation; `cut_out`)
     ema_decay        optional (default 0: off): keep an exponential moving average of the weights and
                      batch-norm statistics (torch.optim.swa_utils.AveragedModel) with this decay per step;
                      it is what is validated and returned
@@ -42,7 +44,7 @@ from .state import code_version
 
 CONFIG_KEYS = ("model", "epochs", "epoch_size", "batch_size", "lr", "weight_decay", "label_smoothing",
                "flip", "shift", "seed", "group_weight", "consistency_weight", "consistency_threshold",
-               "ema_decay")
+               "ema_decay", "cutout")
 CONSISTENCY_THRESHOLD = 0.95   # config["consistency_threshold"] when not given (FixMatch's)
 
 
@@ -68,6 +70,18 @@ def augment(x: torch.Tensor, flip: bool, shift: int, generator: torch.Generator)
     return x
 
 
+def cut_out(x: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
+    """A random `size` x `size` square of each image set to the mean (0 in network-input units)."""
+    n, _, h, w = x.shape
+    top = torch.randint(0, h - size + 1, (n,), generator=generator).to(x.device)
+    left = torch.randint(0, w - size + 1, (n,), generator=generator).to(x.device)
+    rows = torch.arange(h, device=x.device)[None, :, None]
+    cols = torch.arange(w, device=x.device)[None, None, :]
+    square = ((rows >= top[:, None, None]) & (rows < top[:, None, None] + size) &
+              (cols >= left[:, None, None]) & (cols < left[:, None, None] + size))      # n x h x w
+    return x.masked_fill(square[:, None], 0.0)
+
+
 def strong_augment(x: torch.Tensor, shift: int, generator: torch.Generator, cutout: int = 12,
                    jitter: float = 0.25) -> torch.Tensor:
     """The strong view of consistency training: flip, a shift of up to twice `shift` pixels, a random
@@ -75,15 +89,8 @@ def strong_augment(x: torch.Tensor, shift: int, generator: torch.Generator, cuto
     `jitter` (network-input units). No blur or noise: those would erase the traces that tell generated
     hands from real ones. Written for batch tensors because torchvision's transforms draw one set of
     parameters per call, not per image."""
-    x = augment(x, True, 2 * shift, generator)
-    n, _, h, w = x.shape
-    top = torch.randint(0, h - cutout + 1, (n,), generator=generator).to(x.device)
-    left = torch.randint(0, w - cutout + 1, (n,), generator=generator).to(x.device)
-    rows = torch.arange(h, device=x.device)[None, :, None]
-    cols = torch.arange(w, device=x.device)[None, None, :]
-    square = ((rows >= top[:, None, None]) & (rows < top[:, None, None] + cutout) &
-              (cols >= left[:, None, None]) & (cols < left[:, None, None] + cutout))      # n x h x w
-    x = x.masked_fill(square[:, None], 0.0)
+    x = cut_out(augment(x, True, 2 * shift, generator), cutout, generator)
+    n = len(x)
     contrast = 1 + jitter * (2 * torch.rand(n, 1, 1, 1, generator=generator) - 1)
     brightness = jitter * (2 * torch.rand(n, 1, 1, 1, generator=generator) - 1)
     return x * contrast.to(x.device) + brightness.to(x.device)
@@ -199,6 +206,8 @@ def train_classifier(config: dict, train_pixels: torch.Tensor, train_labels: tor
 
     def step(index: torch.Tensor) -> dict:
         x = augment(x_train[index], config["flip"], config["shift"], generator)
+        if config.get("cutout"):
+            x = cut_out(x, config["cutout"], generator)
         y = y_train[index]
         if consistency_weight:   # a weak and a strong view of as many unlabelled images, in the same forward pass
             picked = x_unlabelled[torch.randint(0, len(x_unlabelled), (len(index),), generator=generator).to(device)]

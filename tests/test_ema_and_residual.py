@@ -1,12 +1,12 @@
-"""Two levers measured for issue 6: a moving average of the weights (config["ema_decay"]) and a
-network that also reads a high-pass residual of its input ("handnet_residual")."""
+"""Three levers measured for issue 6: a moving average of the weights (config["ema_decay"]), a
+network that also reads a high-pass residual of its input ("handnet_residual"), and cutout (config["cutout"])."""
 from __future__ import annotations
 
 import torch
 
 from realfake.hands.config import make_config
 from realfake.models import build_model
-from realfake.train import train_classifier
+from realfake.train import cut_out, train_classifier
 
 
 def tiny_data(n: int = 64):
@@ -58,7 +58,18 @@ def test_the_residual_network_sees_fine_detail_through_its_second_channel():
     assert not torch.allclose(outputs[0], outputs[2])       # fine detail has
 
 
-def test_the_self_training_table_names_both_levers(tmp_path):
+def test_cutout_blanks_one_square_per_image_and_changes_training():
+    x = torch.ones((6, 1, 32, 32))
+    blanked = cut_out(x, 8, torch.Generator().manual_seed(0))
+    assert ((blanked == 0).sum(dim=(1, 2, 3)) == 8 * 8).all()
+    assert len({tuple((row == 0).flatten().tolist()) for row in blanked}) > 1     # drawn per image
+    pixels, labels = tiny_data()
+    plain, _ = train_classifier(tiny_config(), pixels, labels, device="cpu", progress=False)
+    cut, _ = train_classifier(tiny_config(cutout=8), pixels, labels, device="cpu", progress=False)
+    assert (weights(cut) - weights(plain)).abs().max() > 1e-3
+
+
+def test_the_self_training_table_names_the_levers(tmp_path):
     import json
 
     from realfake.hands.evaluation import selftraining_table
@@ -66,9 +77,11 @@ def test_the_self_training_table_names_both_levers(tmp_path):
               "selection balanced accuracy": 0.9, "selection 95% CI": [0.8, 0.95], "report balanced accuracy": 0.91,
               "report 95% CI": [0.85, 0.96], "recall real / VAE / GAN (all held out)": [1, 0.9, 0.8]}
     for name, config in (("ema", {"model": {"name": "handnet", "width": 48}, "ema_decay": 0.99}),
-                         ("residual", {"model": {"name": "handnet_residual", "width": 48}, "seed": 2})):
+                         ("residual", {"model": {"name": "handnet_residual", "width": 48}, "seed": 2}),
+                         ("cutout", {"model": {"name": "handnet", "width": 48}, "cutout": 8})):
         (tmp_path / f"{name}.json").write_text(json.dumps(
             {"self_training": {"threshold": 0.8, "labelled_share": 0.3}, "config": config, "rounds": [scores]}))
     variants = sorted(variant for variant, _ in selftraining_table(tmp_path).index)
-    assert variants == ["width 48, threshold 0.8, labelled share 0.3, high-pass residual input, seed 2",
+    assert variants == ["width 48, threshold 0.8, labelled share 0.3, 8-pixel cutout",
+                        "width 48, threshold 0.8, labelled share 0.3, high-pass residual input, seed 2",
                         "width 48, threshold 0.8, labelled share 0.3, moving average of weights (decay 0.99)"]

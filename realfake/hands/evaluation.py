@@ -130,6 +130,8 @@ def selftraining_table(folder) -> "pd.DataFrame":
                         f" threshold {config.get('consistency_threshold', CONSISTENCY_THRESHOLD):g})")
         if config.get("model", {}).get("name") == "handnet_residual":
             variant += ", high-pass residual input"
+        if config.get("cutout"):
+            variant += f", {config['cutout']}-pixel cutout"
         if config.get("ema_decay"):
             variant += f", moving average of weights (decay {config['ema_decay']:g})"
         if config.get("seed", 0):   # the benchmark's default training seed is 0
