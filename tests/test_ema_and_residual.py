@@ -80,8 +80,14 @@ def test_the_self_training_table_names_the_levers(tmp_path):
                          ("residual", {"model": {"name": "handnet_residual", "width": 48}, "seed": 2}),
                          ("cutout", {"model": {"name": "handnet", "width": 48}, "cutout": 8})):
         (tmp_path / f"{name}.json").write_text(json.dumps(
-            {"self_training": {"threshold": 0.8, "labelled_share": 0.3}, "config": config, "rounds": [scores]}))
+            {"self_training": {"threshold": 0.8, "labelled_share": 0.3}, "config": config, "rounds": [scores],
+             "threads": 2 if name == "cutout" else 1}))
+    resumed = {**scores, "resumed from a checkpoint": True}    # trained by an earlier call, threads unknown
+    (tmp_path / "resumed.json").write_text(json.dumps(
+        {"self_training": {"threshold": 0.8, "labelled_share": 0.3}, "config": {"model": {"width": 32}},
+         "rounds": [resumed], "threads": 2}))
     variants = sorted(variant for variant, _ in selftraining_table(tmp_path).index)
-    assert variants == ["width 48, threshold 0.8, labelled share 0.3, 8-pixel cutout",
+    assert variants == ["threshold 0.8, labelled share 0.3",
+                        "width 48, threshold 0.8, labelled share 0.3, 8-pixel cutout, 2 threads",
                         "width 48, threshold 0.8, labelled share 0.3, high-pass residual input, seed 2",
                         "width 48, threshold 0.8, labelled share 0.3, moving average of weights (decay 0.99)"]

@@ -142,6 +142,10 @@ def selftraining_table(folder) -> "pd.DataFrame":
         changes += [f"seed {last_round['seed']}"] if "seed" in last_round else []
         if changes:
             variant += ", last round " + ", ".join(changes)
+        # Threads add up sums in another order, so they make another draw of the same seed. A file whose
+        # rounds all came from checkpoints was trained by an earlier call: its thread count says nothing.
+        if run.get("threads", 1) != 1 and not all(row["resumed from a checkpoint"] for row in run["rounds"]):
+            variant += f", {run['threads']} threads"
         if run.get("stopped"):   # a note added by hand when a run was cut short
             variant += f" (stopped after round {run['rounds'][-1]['round']})"
         rows += [{"variant": variant, **row} for row in run["rounds"]]
