@@ -44,6 +44,24 @@ from realfake.train import CONSISTENCY_THRESHOLD
 SEED = 0
 
 
+def variant_name(args) -> str:
+    """The results file's stem: the self-training settings, then every setting that differs from the recipe's."""
+    changes = [
+        (args.width != LEVERS_BASE_CONFIG["model"]["width"], f"_width{args.width}"),   # files without one: width 32
+        (args.group_weight, f"_groups{args.group_weight:g}"),
+        (args.consistency_weight, f"_consistency{args.consistency_weight:g}_at{args.consistency_threshold:g}"),
+        (args.ema_decay, f"_ema{args.ema_decay:g}"),
+        (args.residual_input, "_residual"),
+        (args.cutout, f"_cutout{args.cutout}"),
+        (args.seed != SEED, f"_seed{args.seed}"),
+        (args.last_round_width is not None, f"_lastwidth{args.last_round_width}"),
+        (args.last_round_epochs is not None, f"_lastepochs{args.last_round_epochs}"),
+        (args.last_round_seed is not None, f"_lastseed{args.last_round_seed}"),
+    ]
+    return (f"rounds{args.rounds}_threshold{args.threshold:g}_share{args.labelled_share:g}_epochs{args.epochs}" +
+            "".join(suffix for changed, suffix in changes if changed))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=SELF_TRAINING["rounds"])
@@ -73,19 +91,12 @@ def main():
     parser.add_argument("--out", default=None, help="default results/hands_selftraining/<variant>.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    variant = f"rounds{args.rounds}_threshold{args.threshold:g}_share{args.labelled_share:g}_epochs{args.epochs}" + (
-        f"_width{args.width}" if args.width != LEVERS_BASE_CONFIG["model"]["width"] else "")   # files without one: width 32
-    variant += (f"_groups{args.group_weight:g}" if args.group_weight else "") + (
-        f"_consistency{args.consistency_weight:g}_at{args.consistency_threshold:g}" if args.consistency_weight else "") + (
-        f"_ema{args.ema_decay:g}" if args.ema_decay else "") + ("_residual" if args.residual_input else "") + (
-        f"_cutout{args.cutout}" if args.cutout else "") + (
-        f"_seed{args.seed}" if args.seed != SEED else "")
+    if args.group_weight and args.residual_input:
+        parser.error("--group-weight and --residual-input need two different networks; give one of them")
+    variant = variant_name(args)
     last_round = {**({"model": {"width": args.last_round_width}} if args.last_round_width else {}),
                   **({"epochs": args.last_round_epochs} if args.last_round_epochs else {}),
                   **({"seed": args.last_round_seed} if args.last_round_seed is not None else {})}
-    variant += "".join(f"_last{name}{value}" for name, value in (
-        ("width", args.last_round_width), ("epochs", args.last_round_epochs), ("seed", args.last_round_seed))
-        if value is not None)
     root = repo_root()
     out = Path(args.out) if args.out else root / "results" / "hands_selftraining" / f"{variant}.json"
     train, val, halves, pool = matching_benchmark_setup(root, SEED, args.limit)

@@ -71,7 +71,8 @@ def augment(x: torch.Tensor, flip: bool, shift: int, generator: torch.Generator)
 
 
 def cut_out(x: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
-    """A random `size` x `size` square of each image set to the mean (0 in network-input units)."""
+    """A random `size` x `size` square of each image set to the mean (0 in network-input units). Per image, in
+    one batch operation: torchvision's RandomErasing draws one square per call."""
     n, _, h, w = x.shape
     top = torch.randint(0, h - size + 1, (n,), generator=generator).to(x.device)
     left = torch.randint(0, w - size + 1, (n,), generator=generator).to(x.device)

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import realfake.selftrain as selftrain
+from conftest import selftraining_run
 from realfake.hands.config import make_config
 from realfake.hands.evaluation import selftraining_table
 from realfake.train import augment, strong_augment, to_input, train_classifier
@@ -94,12 +95,8 @@ def test_self_training_gives_every_round_the_whole_pool_for_consistency(monkeypa
 
 
 def test_the_self_training_table_names_consistency_runs(tmp_path):
-    run = {"self_training": {"threshold": 0.8, "labelled_share": 0.3},
-           "config": {"model": {"width": 48}, "consistency_weight": 1.0, "consistency_threshold": 0.95},
-           "rounds": [{"round": 0, "seconds": 60, "resumed from a checkpoint": False,
-                       "pseudo-labels real / VAE / GAN": [0, 0, 0], "selection balanced accuracy": 0.9,
-                       "selection 95% CI": [0.8, 0.95], "report balanced accuracy": 0.91,
-                       "report 95% CI": [0.85, 0.96], "recall real / VAE / GAN (all held out)": [1, 0.9, 0.8]}]}
+    run = selftraining_run(0.8, [0.9], labelled_share=0.3, config={
+        "model": {"width": 48}, "consistency_weight": 1.0, "consistency_threshold": 0.95})
     (tmp_path / "x.json").write_text(json.dumps(run))
     variant = selftraining_table(tmp_path).index[0][0]
     assert "consistency (weight 1, threshold 0.95)" in variant and variant.startswith("width 48")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from conftest import selftraining_run
 from realfake.hands.config import make_config
 from realfake.models import build_model
 from realfake.train import cut_out, train_classifier
@@ -73,19 +74,14 @@ def test_the_self_training_table_names_the_levers(tmp_path):
     import json
 
     from realfake.hands.evaluation import selftraining_table
-    scores = {"round": 0, "seconds": 60, "resumed from a checkpoint": False, "pseudo-labels real / VAE / GAN": [0, 0, 0],
-              "selection balanced accuracy": 0.9, "selection 95% CI": [0.8, 0.95], "report balanced accuracy": 0.91,
-              "report 95% CI": [0.85, 0.96], "recall real / VAE / GAN (all held out)": [1, 0.9, 0.8]}
     for name, config in (("ema", {"model": {"name": "handnet", "width": 48}, "ema_decay": 0.99}),
                          ("residual", {"model": {"name": "handnet_residual", "width": 48}, "seed": 2}),
                          ("cutout", {"model": {"name": "handnet", "width": 48}, "cutout": 8})):
-        (tmp_path / f"{name}.json").write_text(json.dumps(
-            {"self_training": {"threshold": 0.8, "labelled_share": 0.3}, "config": config, "rounds": [scores],
-             "threads": 2 if name == "cutout" else 1}))
-    resumed = {**scores, "resumed from a checkpoint": True}    # trained by an earlier call, threads unknown
-    (tmp_path / "resumed.json").write_text(json.dumps(
-        {"self_training": {"threshold": 0.8, "labelled_share": 0.3}, "config": {"model": {"width": 32}},
-         "rounds": [resumed], "threads": 2}))
+        (tmp_path / f"{name}.json").write_text(json.dumps(selftraining_run(
+            0.8, [0.9], labelled_share=0.3, resumed_rounds=(), config=config, threads=2 if name == "cutout" else 1)))
+    # trained by an earlier call (every round from a checkpoint): its thread count says nothing
+    (tmp_path / "resumed.json").write_text(json.dumps(selftraining_run(
+        0.8, [0.9], labelled_share=0.3, resumed_rounds=(0,), config={"model": {"width": 32}}, threads=2)))
     variants = sorted(variant for variant, _ in selftraining_table(tmp_path).index)
     assert variants == ["threshold 0.8, labelled share 0.3",
                         "width 48, threshold 0.8, labelled share 0.3, 8-pixel cutout, 2 threads",

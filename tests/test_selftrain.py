@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from conftest import selftraining_run
 from realfake.hands.config import make_config
 from realfake.selftrain import mixed_sample_weights, pseudo_labels, round_config, self_train
 from realfake.train import balanced_epoch
@@ -142,21 +143,14 @@ def test_selftraining_table_reads_every_variant_round_by_round(tmp_path):
     with pytest.raises(FileNotFoundError, match="hands_selftraining"):
         selftraining_table(tmp_path)
 
-    def run(threshold, scores):
-        return {"self_training": {"rounds": len(scores) - 1, "threshold": threshold, "labelled_share": 0.5},
-                "rounds": [{"round": r, "seconds": None if r == 0 else 90 * (r + 1), "resumed from a checkpoint": r == 0,
-                            "pseudo-labels real / VAE / GAN": [0, 0, 0] if r == 0 else [10, 20 * r, 30],
-                            "selection balanced accuracy": s, "selection 95% CI": [s - 0.05, s + 0.01],
-                            "report balanced accuracy": s + 0.01, "report 95% CI": [s - 0.04, s + 0.02],
-                            "recall real / VAE / GAN (all held out)": [0.99, 0.9, s]} for r, s in enumerate(scores)]}
-    (tmp_path / "a.json").write_text(json.dumps(run(0.9, [0.90, 0.93, 0.95])))
-    (tmp_path / "b.json").write_text(json.dumps(run(0.8, [0.90, 0.92])))
-    (tmp_path / "c.json").write_text(json.dumps({**run(0.8, [0.91]), "config": {"model": {"width": 48}}}))
-    student = run(0.8, [0.91, 0.95])
+    (tmp_path / "a.json").write_text(json.dumps(selftraining_run(0.9, [0.90, 0.93, 0.95])))
+    (tmp_path / "b.json").write_text(json.dumps(selftraining_run(0.8, [0.90, 0.92])))
+    (tmp_path / "c.json").write_text(json.dumps(selftraining_run(0.8, [0.91], config={"model": {"width": 48}})))
+    student = selftraining_run(0.8, [0.91, 0.95])
     student["self_training"]["last_round"] = {"model": {"width": 64}, "epochs": 18, "seed": 7}
     (tmp_path / "d.json").write_text(json.dumps({**student, "config": {"model": {"width": 48}}}))
-    (tmp_path / "e.json").write_text(json.dumps({**run(0.8, [0.9]), "config": {"model": {"width": 32}, "seed": 1,
-                                                                               "group_weight": 0.5}}))
+    (tmp_path / "e.json").write_text(json.dumps(selftraining_run(
+        0.8, [0.9], config={"model": {"width": 32}, "seed": 1, "group_weight": 0.5})))
     table = selftraining_table(tmp_path)
     assert list(table.index) == [("threshold 0.9, labelled share 0.5", r) for r in range(3)] + [
         ("threshold 0.8, labelled share 0.5", r) for r in range(2)] + [
@@ -167,7 +161,7 @@ def test_selftraining_table_reads_every_variant_round_by_round(tmp_path):
     assert row["selection balanced accuracy"] == 0.95 and row["selection 95% CI"] == "0.900-0.960"
     assert row["pseudo-labels real / VAE / GAN"] == "10 / 40 / 30" and row["minutes"] == 4.5
     assert table.loc[("threshold 0.8, labelled share 0.5", 0)]["pseudo-labels real / VAE / GAN"] == "-"
-    cut_short = run(0.7, [0.90, 0.91])
+    cut_short = selftraining_run(0.7, [0.90, 0.91])
     cut_short["stopped"] = "stopped by hand"
     cut_short["rounds"][1]["pseudo-labels real / VAE / GAN"] = None   # not recorded by an older script
     (tmp_path / "c.json").write_text(json.dumps(cut_short))

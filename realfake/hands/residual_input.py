@@ -21,6 +21,7 @@ class HandNetResidual(HandNet):
 
     def __init__(self, in_channels: int = 1, **handnet_arguments):
         super().__init__(in_channels=in_channels, **handnet_arguments)
+        # a new stem after HandNet's (not in_channels=2 above), so the seeded draws match the measured runs
         self.stem = conv_bn(2 * in_channels, self.stem[0].out_channels)   # B x width x 32 x 32
 
     def forward(self, x):
