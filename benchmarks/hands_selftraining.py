@@ -20,6 +20,7 @@ a round resumed from a finished checkpoint says so and has no time.
     python benchmarks/hands_selftraining.py --ema-decay 0.99 --rounds 0       # + a moving average of the weights
     python benchmarks/hands_selftraining.py --residual-input --rounds 0       # + a high-pass residual input
     python benchmarks/hands_selftraining.py --cutout 8 --rounds 0             # + an 8-pixel cutout per training image
+    python benchmarks/hands_selftraining.py --folds 2                        # out-of-fold pseudo-labels
     python benchmarks/hands_selftraining.py --seed 1                         # the whole recipe drawn again
     python benchmarks/hands_selftraining.py --rounds 1 --epochs 1 --limit 300 --out /tmp/x.json   # a check
 """
@@ -57,6 +58,7 @@ def variant_name(args) -> str:
         (args.last_round_width is not None, f"_lastwidth{args.last_round_width}"),
         (args.last_round_epochs is not None, f"_lastepochs{args.last_round_epochs}"),
         (args.last_round_seed is not None, f"_lastseed{args.last_round_seed}"),
+        (args.folds, f"_folds{args.folds}"),
     ]
     return (f"rounds{args.rounds}_threshold{args.threshold:g}_share{args.labelled_share:g}_epochs{args.epochs}" +
             "".join(suffix for changed, suffix in changes if changed))
@@ -84,6 +86,9 @@ def main():
                         help="the network also reads the image minus its 3x3 local mean (handnet_residual)")
     parser.add_argument("--cutout", type=int, default=0,
                         help="a random square this many pixels a side set to the mean in every training image (0: none)")
+    parser.add_argument("--folds", type=int, default=0,
+                        help="out-of-fold pseudo-labels: K students per round, each predicting the pool part whose "
+                             "pseudo-labels it did not see (realfake.selftrain; K times the training)")
     parser.add_argument("--seed", type=int, default=SEED, help="training seed (the split keeps seed %d)" % SEED)
     parser.add_argument("--limit", type=int, default=None, help="use only the first N labelled images per class")
     parser.add_argument("--threads", type=int, default=1)
@@ -149,7 +154,8 @@ def main():
 
     self_train(config, train.pixels, train.labels, pool, rounds=args.rounds, threshold=args.threshold,
                labelled_share=args.labelled_share, last_round=last_round, device="cpu", checkpoint=args.checkpoint,
-               progress=False, on_round_end=after_round, groups=groups if args.group_weight else None)
+               progress=False, on_round_end=after_round, groups=groups if args.group_weight else None,
+               folds=args.folds)
     print("wrote", out)
 
 

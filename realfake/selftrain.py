@@ -18,6 +18,13 @@ reinforced, and thousands of pseudo-labels swamp a few hundred labelled images):
 images keep a fixed share of every class however many pseudo-labels there are, and each round
 starts from random weights, so a round's mistakes are not carried in its weights, only in its labels.
 
+A third guard is optional (`folds` = K >= 2, out-of-fold pseudo-labels): a student trained on an image's
+own pseudo-label learns it, so it repeats the teacher's mistake on that very image however its other
+images of the same generator are labelled. With folds, the pool is split at random into K parts; each
+later round trains K students, the k-th on the pseudo-labels of the other parts only, and predicts part k.
+Every pool prediction (the next teacher's labels, and the scores of validation images in the pool) then
+comes from a student that never saw that image's pseudo-label. It costs K trainings per round.
+
 The pool may hold validation images too (their labels hidden): that is how the gain is measured
 honestly, with the validation images treated exactly as the unlabelled test images are.
 """
@@ -65,7 +72,7 @@ def self_train(config: dict, pixels: torch.Tensor, labels: torch.Tensor, pool: t
                threshold: float, labelled_share: float, last_round: dict | None = None, device=None,
                checkpoint: Path | str | None = None, progress: bool = True, retrain: bool = False,
                on_round_end: Callable[[int, torch.nn.Module, torch.Tensor], None] | None = None,
-               groups: torch.Tensor | None = None):
+               groups: torch.Tensor | None = None, folds: int = 0):
     """Train `config` on labelled (pixels, labels) and `rounds` rounds of pseudo-labels on `pool`.
 
     last_round    config changes for the last round only, e.g. {"model": {"width": 64}} (`round_config`)
@@ -74,33 +81,60 @@ def self_train(config: dict, pixels: torch.Tensor, labels: torch.Tensor, pool: t
     config["consistency_weight"]  consistency training on the whole pool in every round as well (`train_classifier`)
     groups        each labelled image's group for config["group_weight"] (`train_classifier`); pseudo-labelled
                   images have none (-1)
+    folds         K >= 2: out-of-fold pseudo-labels (the module docstring); round r's k-th student checkpoints
+                  to `<stem>_round<r>_fold<k>.pt` and trains with seed + 1000 k. The pool probabilities given
+                  to on_round_end are then the out-of-fold ones, and the model returned is the last fold's,
+                  which saw the pseudo-labels of every other part: score pool images by those probabilities.
     Returns (model, history): the last round's model, and its training history with, per epoch, the
     round it belongs to and how many pseudo-labels of each class that round used.
     """
+    if folds == 1 or folds < 0:
+        raise ValueError(f"folds must be 0 (off) or at least 2, not {folds}")
+    fold_of = torch.randperm(len(pool), generator=torch.Generator().manual_seed(config["seed"])) % max(folds, 1)
     history, pool_probs, model = [], None, None
     for round_ in range(rounds + 1):
         if round_ == 0:
             keep, pseudo = torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long)
         else:
             keep, pseudo = pseudo_labels(pool_probs, threshold)
-        round_pixels = torch.cat([pixels, pool[keep]])
-        round_labels = torch.cat([labels, pseudo])
-        is_pseudo = torch.cat([torch.zeros(len(labels), dtype=torch.bool), torch.ones(len(keep), dtype=torch.bool)])
-        weights = mixed_sample_weights(round_labels, is_pseudo, labelled_share) if round_ else None
         # Each round draws twice the labelled set per epoch once pseudo-labels join, so the labelled
         # images are seen as often as in round 0.
         this_round = round_config(config, round_, rounds, last_round)
         this_round["epoch_size"] = (this_round["epoch_size"] or len(labels)) * (2 if round_ else 1)
-        stem = None if checkpoint is None else Path(checkpoint).with_name(f"{Path(checkpoint).stem}_round{round_}.pt")
         counts = torch.bincount(pseudo, minlength=int(labels.max()) + 1).tolist()
         if progress:
-            print(f"self-training round {round_}/{rounds}: {len(labels)} labelled + {len(keep)} pseudo-labelled {counts}")
-        model, round_history = train_classifier(this_round, round_pixels, round_labels, device=device,
-                                                checkpoint=stem, progress=progress, retrain=retrain, unlabelled=pool,
-                                                sample_weights=weights, train_groups=None if groups is None else
-                                                torch.cat([groups, torch.full((len(keep),), -1, dtype=torch.long)]))
-        history += [{**record, "round": round_, "pseudo_labels": counts} for record in round_history]
-        pool_probs = predict_proba(model, pool, device, tta=True)
+            print(f"self-training round {round_}/{rounds}: {len(labels)} labelled + {len(keep)} pseudo-labelled {counts}"
+                  + (f", {folds} out-of-fold students" if folds and round_ else ""))
+        parts = range(folds) if folds and round_ else [None]
+        next_probs = torch.zeros(len(pool), int(labels.max()) + 1) if folds and round_ else None
+        for part in parts:
+            used = slice(None) if part is None else fold_of[keep] != part
+            model, round_history = _train_round(
+                this_round if part is None else {**this_round, "seed": this_round["seed"] + 1000 * part},
+                pixels, labels, pool, keep[used], pseudo[used], labelled_share if round_ else None, groups, device,
+                None if checkpoint is None else Path(checkpoint).with_name(
+                    f"{Path(checkpoint).stem}_round{round_}" + ("" if part is None else f"_fold{part}") + ".pt"),
+                progress, retrain)
+            history += [{**record, "round": round_, "pseudo_labels": counts}
+                        | ({} if part is None else {"fold": part}) for record in round_history]
+            if part is not None:
+                held_out = fold_of == part
+                next_probs[held_out] = predict_proba(model, pool[held_out], device, tta=True)
+        pool_probs = predict_proba(model, pool, device, tta=True) if next_probs is None else next_probs
         if on_round_end is not None:
             on_round_end(round_, model, pool_probs)
     return model, history
+
+
+def _train_round(config, pixels, labels, pool, keep, pseudo, labelled_share, groups, device, checkpoint, progress,
+                 retrain):
+    """One student: the labelled images plus the pool images `keep` with labels `pseudo`, the labelled ones
+    `labelled_share` of each class's draws (None: plain sampling, as round 0)."""
+    round_pixels = torch.cat([pixels, pool[keep]])
+    round_labels = torch.cat([labels, pseudo])
+    is_pseudo = torch.cat([torch.zeros(len(labels), dtype=torch.bool), torch.ones(len(keep), dtype=torch.bool)])
+    weights = None if labelled_share is None else mixed_sample_weights(round_labels, is_pseudo, labelled_share)
+    return train_classifier(config, round_pixels, round_labels, device=device, checkpoint=checkpoint,
+                            progress=progress, retrain=retrain, unlabelled=pool, sample_weights=weights,
+                            train_groups=None if groups is None else
+                            torch.cat([groups, torch.full((len(keep),), -1, dtype=torch.long)]))

@@ -167,3 +167,54 @@ def test_selftraining_table_reads_every_variant_round_by_round(tmp_path):
     (tmp_path / "c.json").write_text(json.dumps(cut_short))
     row = selftraining_table(tmp_path).loc[("threshold 0.7, labelled share 0.5 (stopped after round 1)", 1)]
     assert row["pseudo-labels real / VAE / GAN"] == "not recorded"
+
+
+def test_out_of_fold_students_never_predict_an_image_whose_pseudo_label_they_saw(monkeypatch):
+    import realfake.selftrain as selftrain
+    pixels, labels = separable(30, 0)
+    pool, _ = separable(90, 1)
+    row_of = {bytes(image.numpy()): i for i, image in enumerate(pool)}
+    trained_on, predicted_by = {}, []   # model id -> pool rows it trained on; (model id, pool rows it predicted)
+    students = []   # kept alive, so that no two students share an id
+    real_train, real_predict = selftrain.train_classifier, selftrain.predict_proba
+
+    def spy_train(config, round_pixels, *args, **kwargs):
+        model, history = real_train(config, round_pixels, *args, **kwargs)
+        trained_on[id(model)] = {row_of[bytes(image.numpy())] for image in round_pixels[len(pixels):]}
+        students.append(model)
+        return model, history
+
+    def spy_predict(model, images, *args, **kwargs):
+        predicted_by.append((id(model), [row_of[bytes(image.numpy())] for image in images]))
+        return real_predict(model, images, *args, **kwargs)
+
+    monkeypatch.setattr(selftrain, "train_classifier", spy_train)
+    monkeypatch.setattr(selftrain, "predict_proba", spy_predict)
+    config = make_config(model={"width": 4, "depth": 2}, epochs=2, epoch_size=90, batch_size=30, lr=1e-2)
+    seen = []
+    # threshold 0: every pool image gets a pseudo-label, so each student sees all parts but its own
+    _, history = selftrain.self_train(config, pixels, labels, pool, rounds=2, threshold=0.0, labelled_share=0.5,
+                                      device="cpu", progress=False, folds=3,
+                                      on_round_end=lambda r, m, probs: seen.append(probs))
+    assert len(trained_on) == 1 + 3 + 3 and len(predicted_by) == 1 + 3 + 3
+    assert [record.get("fold") for record in history] == [None, None] + [0, 0, 1, 1, 2, 2] * 2
+    for round_calls in (predicted_by[1:4], predicted_by[4:7]):
+        # the three students of a round predict disjoint parts that cover the pool, each part unseen by its student
+        assert sorted(row for _, rows in round_calls for row in rows) == list(range(len(pool)))
+        for model, rows in round_calls:
+            assert trained_on[model] == set(range(len(pool))) - set(rows)
+    # every pool image has its out-of-fold probabilities, in its own row
+    assert all(torch.allclose(probs.sum(1), torch.ones(len(pool))) for probs in seen)
+    assert torch.equal(seen[1][predicted_by[2][1]], real_predict(students[2], pool[predicted_by[2][1]], "cpu", tta=True))
+
+
+def test_folds_are_refused_where_they_cannot_work(tmp_path):
+    import realfake.hands.fitting as fitting
+    pixels, labels = separable(30, 0)
+    pool, _ = separable(30, 1)
+    config = make_config(model={"width": 4, "depth": 2}, epochs=1, epoch_size=30, batch_size=30)
+    with pytest.raises(ValueError, match="at least 2"):
+        self_train(config, pixels, labels, pool, 1, 0.5, 0.5, device="cpu", progress=False, folds=1)
+    with pytest.raises(ValueError, match="hands_selftraining.py --folds"):
+        fitting.fit_or_load(tmp_path, config, pixels, labels, device="cpu", pool=pool,
+                            self_training={"rounds": 1, "threshold": 0.5, "labelled_share": 0.5, "folds": 2})

@@ -30,6 +30,9 @@ def fit_or_load(folder: Path | str, config: dict, train_pixels: torch.Tensor, tr
     """
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     fingerprint = data_fingerprint(train_pixels, train_labels)
+    if (self_training or {}).get("folds"):
+        raise ValueError("out-of-fold self-training (folds) predicts the pool with several students, and a stored "
+                         "model is one network: measure it with benchmarks/hands_selftraining.py --folds")
     if self_training:
         fingerprint += "+pool:" + unlabelled_fingerprint(pool)
         config = {**config, "self_training": dict(self_training)}
