@@ -147,7 +147,8 @@ def main():
                 f"--{k.replace('_', '-')}" + ("" if isinstance(v, bool) else f" {v}") for k, v in vars(args).items()
                 if v is not None and v is not False and k not in ("out", "checkpoint")),
             "config": config, "self_training": {"rounds": args.rounds, "threshold": args.threshold,
-                                                "labelled_share": args.labelled_share, "last_round": last_round},
+                                                "labelled_share": args.labelled_share, "last_round": last_round,
+                                                "folds": args.folds},
             "split": {"train": train.class_counts(), "selection": halves["selection"][0].class_counts(),
                       "report": halves["report"][0].class_counts()},
             "threads": args.threads, "rounds": rows}, indent=2) + "\n")

@@ -134,6 +134,8 @@ def selftraining_table(folder) -> "pd.DataFrame":
             variant += f", {config['cutout']}-pixel cutout"
         if config.get("ema_decay"):
             variant += f", moving average of weights (decay {config['ema_decay']:g})"
+        if settings.get("folds"):
+            variant += f", out-of-fold pseudo-labels ({settings['folds']} parts)"
         if config.get("seed", 0):   # the benchmark's default training seed is 0
             variant += f", seed {config['seed']}"
         last_round = settings.get("last_round") or {}
