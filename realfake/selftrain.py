@@ -90,7 +90,8 @@ def self_train(config: dict, pixels: torch.Tensor, labels: torch.Tensor, pool: t
     """
     if folds == 1 or folds < 0:
         raise ValueError(f"folds must be 0 (off) or at least 2, not {folds}")
-    fold_of = torch.randperm(len(pool), generator=torch.Generator().manual_seed(config["seed"])) % max(folds, 1)
+    fold_of = (torch.randperm(len(pool), generator=torch.Generator().manual_seed(config["seed"])) % folds
+               if folds else None)   # each pool image's part
     history, pool_probs, model = [], None, None
     for round_ in range(rounds + 1):
         if round_ == 0:
@@ -102,22 +103,22 @@ def self_train(config: dict, pixels: torch.Tensor, labels: torch.Tensor, pool: t
         this_round = round_config(config, round_, rounds, last_round)
         this_round["epoch_size"] = (this_round["epoch_size"] or len(labels)) * (2 if round_ else 1)
         counts = torch.bincount(pseudo, minlength=int(labels.max()) + 1).tolist()
+        out_of_fold = bool(folds) and round_ > 0
         if progress:
             print(f"self-training round {round_}/{rounds}: {len(labels)} labelled + {len(keep)} pseudo-labelled {counts}"
-                  + (f", {folds} out-of-fold students" if folds and round_ else ""))
-        parts = range(folds) if folds and round_ else [None]
-        next_probs = torch.zeros(len(pool), int(labels.max()) + 1) if folds and round_ else None
-        for part in parts:
-            used = slice(None) if part is None else fold_of[keep] != part
-            model, round_history = _train_round(
-                this_round if part is None else {**this_round, "seed": this_round["seed"] + 1000 * part},
-                pixels, labels, pool, keep[used], pseudo[used], labelled_share if round_ else None, groups, device,
-                None if checkpoint is None else Path(checkpoint).with_name(
-                    f"{Path(checkpoint).stem}_round{round_}" + ("" if part is None else f"_fold{part}") + ".pt"),
-                progress, retrain)
-            history += [{**record, "round": round_, "pseudo_labels": counts}
-                        | ({} if part is None else {"fold": part}) for record in round_history]
-            if part is not None:
+                  + (f", {folds} out-of-fold students" if out_of_fold else ""))
+        next_probs = torch.zeros(len(pool), int(labels.max()) + 1) if out_of_fold else None
+        for part in range(folds) if out_of_fold else [None]:
+            used = fold_of[keep] != part if out_of_fold else slice(None)
+            student = {**this_round, "seed": this_round["seed"] + 1000 * part} if out_of_fold else this_round
+            name = f"_round{round_}" + (f"_fold{part}" if out_of_fold else "")
+            stem = None if checkpoint is None else Path(checkpoint).with_name(f"{Path(checkpoint).stem}{name}.pt")
+            model, round_history = _train_round(student, pixels, labels, pool, keep[used], pseudo[used],
+                                                labelled_share if round_ else None, groups, device, stem, progress,
+                                                retrain)
+            history += [{**record, "round": round_, "pseudo_labels": counts} | ({"fold": part} if out_of_fold else {})
+                        for record in round_history]
+            if out_of_fold:
                 held_out = fold_of == part
                 next_probs[held_out] = predict_proba(model, pool[held_out], device, tta=True)
         pool_probs = predict_proba(model, pool, device, tta=True) if next_probs is None else next_probs
