@@ -98,6 +98,8 @@ def main():
     torch.set_num_threads(args.threads)
     if args.group_weight and args.residual_input:
         parser.error("--group-weight and --residual-input need two different networks; give one of them")
+    if args.folds == 1 or args.folds < 0:
+        parser.error("--folds is 0 (off) or at least 2: each part needs another to learn from")
     variant = variant_name(args)
     last_round = {**({"model": {"width": args.last_round_width}} if args.last_round_width else {}),
                   **({"epochs": args.last_round_epochs} if args.last_round_epochs else {}),
