@@ -38,7 +38,7 @@ from realfake.hands.data import generator_targets
 from realfake.hands.config import FAST_CONFIG, LEVERS_BASE_CONFIG, SELF_TRAINING
 from realfake.hands.evaluation import halves_scores, matching_benchmark_setup
 from realfake.paths import repo_root
-from realfake.selftrain import pseudo_labels, self_train
+from realfake.selftrain import check_folds, pseudo_labels, self_train
 from realfake.state import atomic_write_text
 from realfake.train import CONSISTENCY_THRESHOLD
 
@@ -98,8 +98,10 @@ def main():
     torch.set_num_threads(args.threads)
     if args.group_weight and args.residual_input:
         parser.error("--group-weight and --residual-input need two different networks; give one of them")
-    if args.folds == 1 or args.folds < 0:
-        parser.error("--folds is 0 (off) or at least 2: each part needs another to learn from")
+    try:
+        check_folds(args.folds)
+    except ValueError as error:
+        parser.error(str(error))
     variant = variant_name(args)
     last_round = {**({"model": {"width": args.last_round_width}} if args.last_round_width else {}),
                   **({"epochs": args.last_round_epochs} if args.last_round_epochs else {}),

@@ -68,6 +68,12 @@ def pseudo_labels(probs: torch.Tensor, threshold: float) -> tuple[torch.Tensor, 
     return keep, labels[keep]
 
 
+def check_folds(folds: int) -> None:
+    """Out-of-fold pseudo-labels need at least two parts (each learns from another); 0 turns them off."""
+    if folds == 1 or folds < 0:
+        raise ValueError(f"folds must be 0 (off) or at least 2, not {folds}")
+
+
 def self_train(config: dict, pixels: torch.Tensor, labels: torch.Tensor, pool: torch.Tensor, rounds: int,
                threshold: float, labelled_share: float, last_round: dict | None = None, device=None,
                checkpoint: Path | str | None = None, progress: bool = True, retrain: bool = False,
@@ -88,10 +94,10 @@ def self_train(config: dict, pixels: torch.Tensor, labels: torch.Tensor, pool: t
     Returns (model, history): the last round's model, and its training history with, per epoch, the
     round it belongs to and how many pseudo-labels of each class that round used.
     """
-    if folds == 1 or folds < 0:
-        raise ValueError(f"folds must be 0 (off) or at least 2, not {folds}")
+    check_folds(folds)
     fold_of = (torch.randperm(len(pool), generator=torch.Generator().manual_seed(config["seed"])) % folds
                if folds else None)   # each pool image's part
+    n_classes = int(labels.max()) + 1
     history, pool_probs, model = [], None, None
     for round_ in range(rounds + 1):
         if round_ == 0:
@@ -102,12 +108,12 @@ def self_train(config: dict, pixels: torch.Tensor, labels: torch.Tensor, pool: t
         # images are seen as often as in round 0.
         this_round = round_config(config, round_, rounds, last_round)
         this_round["epoch_size"] = (this_round["epoch_size"] or len(labels)) * (2 if round_ else 1)
-        counts = torch.bincount(pseudo, minlength=int(labels.max()) + 1).tolist()
+        counts = torch.bincount(pseudo, minlength=n_classes).tolist()
         out_of_fold = bool(folds) and round_ > 0
         if progress:
             print(f"self-training round {round_}/{rounds}: {len(labels)} labelled + {len(keep)} pseudo-labelled {counts}"
                   + (f", {folds} out-of-fold students" if out_of_fold else ""))
-        next_probs = torch.zeros(len(pool), int(labels.max()) + 1) if out_of_fold else None
+        next_probs = torch.zeros(len(pool), n_classes) if out_of_fold else None
         for part in range(folds) if out_of_fold else [None]:
             used = fold_of[keep] != part if out_of_fold else slice(None)
             student = {**this_round, "seed": this_round["seed"] + 1000 * part} if out_of_fold else this_round
