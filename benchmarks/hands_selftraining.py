@@ -21,6 +21,7 @@ a round resumed from a finished checkpoint says so and has no time.
     python benchmarks/hands_selftraining.py --residual-input --rounds 0       # + a high-pass residual input
     python benchmarks/hands_selftraining.py --cutout 8 --rounds 0             # + an 8-pixel cutout per training image
     python benchmarks/hands_selftraining.py --folds 2                        # out-of-fold pseudo-labels
+    python benchmarks/hands_selftraining.py --student-cutout 8 --student-dropout 0.3   # noised students
     python benchmarks/hands_selftraining.py --seed 1                         # the whole recipe drawn again
     python benchmarks/hands_selftraining.py --rounds 1 --epochs 1 --limit 300 --out /tmp/x.json   # a check
 """
@@ -59,6 +60,8 @@ def variant_name(args) -> str:
         (args.last_round_epochs is not None, f"_lastepochs{args.last_round_epochs}"),
         (args.last_round_seed is not None, f"_lastseed{args.last_round_seed}"),
         (args.folds, f"_folds{args.folds}"),
+        (args.student_cutout, f"_studentcutout{args.student_cutout}"),
+        (args.student_dropout is not None, f"_studentdropout{args.student_dropout:g}"),
     ]
     return (f"rounds{args.rounds}_threshold{args.threshold:g}_share{args.labelled_share:g}_epochs{args.epochs}" +
             "".join(suffix for changed, suffix in changes if changed))
@@ -89,6 +92,10 @@ def main():
     parser.add_argument("--folds", type=int, default=0,
                         help="out-of-fold pseudo-labels: K students per round, each predicting the pool part whose "
                              "pseudo-labels it did not see (realfake.selftrain; K times the training)")
+    parser.add_argument("--student-cutout", type=int, default=0,
+                        help="noised students: this cutout in every round after round 0 (0: none)")
+    parser.add_argument("--student-dropout", type=float, default=None,
+                        help="noised students: this dropout in every round after round 0 (default: the recipe's)")
     parser.add_argument("--seed", type=int, default=SEED, help="training seed (the split keeps seed %d)" % SEED)
     parser.add_argument("--limit", type=int, default=None, help="use only the first N labelled images per class")
     parser.add_argument("--threads", type=int, default=1)
@@ -103,6 +110,8 @@ def main():
     except ValueError as error:
         parser.error(str(error))
     variant = variant_name(args)
+    students = {**({"cutout": args.student_cutout} if args.student_cutout else {}),
+                **({"model": {"dropout": args.student_dropout}} if args.student_dropout is not None else {})}
     last_round = {**({"model": {"width": args.last_round_width}} if args.last_round_width else {}),
                   **({"epochs": args.last_round_epochs} if args.last_round_epochs else {}),
                   **({"seed": args.last_round_seed} if args.last_round_seed is not None else {})}
@@ -152,7 +161,7 @@ def main():
                 if v is not None and v is not False and k not in ("out", "checkpoint")),
             "config": config, "self_training": {"rounds": args.rounds, "threshold": args.threshold,
                                                 "labelled_share": args.labelled_share, "last_round": last_round,
-                                                "folds": args.folds},
+                                                "students": students, "folds": args.folds},
             "split": {"train": train.class_counts(), "selection": halves["selection"][0].class_counts(),
                       "report": halves["report"][0].class_counts()},
             "threads": args.threads, "rounds": rows}, indent=2) + "\n")
@@ -160,7 +169,7 @@ def main():
     self_train(config, train.pixels, train.labels, pool, rounds=args.rounds, threshold=args.threshold,
                labelled_share=args.labelled_share, last_round=last_round, device="cpu", checkpoint=args.checkpoint,
                progress=False, on_round_end=after_round, groups=groups if args.group_weight else None,
-               folds=args.folds)
+               folds=args.folds, students=students)
     print("wrote", out)
 
 

@@ -11,7 +11,10 @@ pseudo-labels and trains a *fresh* model on labelled plus pseudo-labelled images
                          the labelled images `labelled_share` of the time)
 
 The last round may train another student than the rounds before (`last_round`: config changes such
-as a wider network), the model that is kept; the teachers that label the pool stay cheaper.
+as a wider network), the model that is kept; the teachers that label the pool stay cheaper. The
+students of all rounds after round 0 may be trained differently from round 0 (`students`), for
+instance with stronger noise, which Noisy Student (Xie et al. 2020) found is what lets a student
+outgrow its teacher instead of copying its labels, mistakes included.
 
 Two guards against the failure of naive self-training (a generator the model gets wrong is
 reinforced, and thousands of pseudo-labels swamp a few hundred labelled images): the labelled
@@ -37,14 +40,19 @@ import torch
 
 from .train import predict_proba, train_classifier
 
-SELF_TRAINING_KEYS = ("rounds", "threshold", "labelled_share", "last_round")
+SELF_TRAINING_KEYS = ("rounds", "threshold", "labelled_share", "last_round", "students")
 
 
-def round_config(config: dict, round_: int, rounds: int, last_round: dict | None = None) -> dict:
-    """The config round `round_` of `rounds` trains: `config` with its own seed (config seed + round), and
-    `last_round`'s changes in the last round (its "model" entry merged, not replaced; a "seed" there wins)."""
-    changes = dict(last_round or {}) if round_ == rounds else {}
-    model = {**config["model"], **changes.pop("model", {})}
+def round_config(config: dict, round_: int, rounds: int, last_round: dict | None = None,
+                 students: dict | None = None) -> dict:
+    """The config round `round_` of `rounds` trains: `config` with its own seed (config seed + round),
+    `students`' changes in every round after round 0, and `last_round`'s on top of them in the last round
+    (a "model" entry is merged, not replaced; a "seed" there wins)."""
+    layers = ([students or {}] if round_ > 0 else []) + ([last_round or {}] if round_ == rounds else [])
+    model, changes = dict(config["model"]), {}
+    for layer in layers:
+        model.update(layer.get("model", {}))
+        changes.update({k: v for k, v in layer.items() if k != "model"})
     return {**config, "seed": config["seed"] + round_, **changes, "model": model}
 
 
@@ -78,10 +86,11 @@ def self_train(config: dict, pixels: torch.Tensor, labels: torch.Tensor, pool: t
                threshold: float, labelled_share: float, last_round: dict | None = None, device=None,
                checkpoint: Path | str | None = None, progress: bool = True, retrain: bool = False,
                on_round_end: Callable[[int, torch.nn.Module, torch.Tensor], None] | None = None,
-               groups: torch.Tensor | None = None, folds: int = 0):
+               groups: torch.Tensor | None = None, folds: int = 0, students: dict | None = None):
     """Train `config` on labelled (pixels, labels) and `rounds` rounds of pseudo-labels on `pool`.
 
     last_round    config changes for the last round only, e.g. {"model": {"width": 64}} (`round_config`)
+    students      config changes for every round after round 0, e.g. {"cutout": 8, "model": {"dropout": 0.3}}
     checkpoint    file stem; round r checkpoints to `<stem>_round<r>.pt`, so an interrupted run resumes
     on_round_end  called with (round, model, pool probabilities) after every round (e.g. to score it)
     config["consistency_weight"]  consistency training on the whole pool in every round as well (`train_classifier`)
@@ -106,7 +115,7 @@ def self_train(config: dict, pixels: torch.Tensor, labels: torch.Tensor, pool: t
             keep, pseudo = pseudo_labels(pool_probs, threshold)
         # Each round draws twice the labelled set per epoch once pseudo-labels join, so the labelled
         # images are seen as often as in round 0.
-        this_round = round_config(config, round_, rounds, last_round)
+        this_round = round_config(config, round_, rounds, last_round, students)
         this_round["epoch_size"] = (this_round["epoch_size"] or len(labels)) * (2 if round_ else 1)
         counts = torch.bincount(pseudo, minlength=n_classes).tolist()
         out_of_fold = bool(folds) and round_ > 0

@@ -88,6 +88,33 @@ def test_round_config_changes_only_the_last_round_and_merges_the_model():
     assert round_config(config, 2, 2, {"seed": 102})["seed"] == 102   # another draw of the same last round
 
 
+def test_round_config_gives_students_their_changes_after_round_0_and_the_last_round_wins():
+    config = make_config(model={"width": 48, "depth": 3, "dropout": 0.1}, epochs=12, seed=5)
+    students = {"cutout": 8, "model": {"dropout": 0.3}}
+    last = {"model": {"width": 64}, "cutout": 4}
+    first, middle, final = (round_config(config, r, 2, last, students) for r in range(3))
+    assert first == round_config(config, 0, 2) and "cutout" not in first        # round 0 is the plain network
+    assert middle["cutout"] == 8 and middle["model"] == {**config["model"], "dropout": 0.3}
+    assert final["cutout"] == 4 and final["model"] == {**config["model"], "dropout": 0.3, "width": 64}
+    assert [c["seed"] for c in (first, middle, final)] == [5, 6, 7]
+    assert students == {"cutout": 8, "model": {"dropout": 0.3}}                  # not consumed
+    assert round_config(config, 1, 1, None, students)["cutout"] == 8
+
+
+def test_noised_students_train_with_their_changes_and_round_0_without(monkeypatch):
+    import realfake.selftrain as selftrain
+    pixels, labels = separable(30, 0)
+    pool, _ = separable(60, 1)
+    config = make_config(model={"width": 4, "depth": 2}, epochs=1, epoch_size=60, batch_size=30)
+    trained = []
+    real_train = selftrain.train_classifier
+    monkeypatch.setattr(selftrain, "train_classifier", lambda c, *a, **k: trained.append(c) or real_train(c, *a, **k))
+    self_train(config, pixels, labels, pool, 2, 0.5, 0.5, device="cpu", progress=False,
+               students={"cutout": 8, "model": {"dropout": 0.4}})
+    assert [c.get("cutout") for c in trained] == [None, 8, 8]
+    assert [c["model"]["dropout"] for c in trained] == [config["model"]["dropout"], 0.4, 0.4]
+
+
 def test_the_last_round_trains_its_own_student(tmp_path):
     pixels, labels = separable(30, 0)
     pool, _ = separable(60, 1)
@@ -122,6 +149,11 @@ def test_fit_or_load_stores_a_self_trained_model_for_this_pool_only(tmp_path, mo
     assert record["spec"]["width"] == 6 and calls == [1, 1, 1]
     _, again = fitting.fit_or_load(tmp_path / "w", config, pixels, labels, device="cpu", pool=pool, self_training=wider)
     assert again["source"].startswith("loaded") and calls == [1, 1, 1]
+    # so is a noised student (another dropout from round 1 on)
+    noised = {**st, "students": {"model": {"dropout": 0.4}}}
+    _, record = fitting.fit_or_load(tmp_path / "n", config, pixels, labels, device="cpu", pool=pool,
+                                    self_training=noised)
+    assert record["spec"]["dropout"] == 0.4 and calls == [1, 1, 1, 1]
 
 
 def test_history_plot_draws_one_training_line_per_round():

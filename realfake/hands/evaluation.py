@@ -136,6 +136,11 @@ def selftraining_table(folder) -> "pd.DataFrame":
             variant += f", moving average of weights (decay {config['ema_decay']:g})"
         if settings.get("folds"):
             variant += f", out-of-fold pseudo-labels ({settings['folds']} parts)"
+        students = settings.get("students") or {}
+        noise = [f"{students['cutout']}-pixel cutout"] if students.get("cutout") else []
+        noise += [f"dropout {students['model']['dropout']:g}"] if "dropout" in students.get("model", {}) else []
+        if noise:
+            variant += ", noised students (" + ", ".join(noise) + ")"
         if config.get("seed", 0):   # the benchmark's default training seed is 0
             variant += f", seed {config['seed']}"
         last_round = settings.get("last_round") or {}

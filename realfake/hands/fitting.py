@@ -20,7 +20,7 @@ def fit_or_load(folder: Path | str, config: dict, train_pixels: torch.Tensor, tr
                 groups: torch.Tensor | None = None):
     """The model in `folder` if it was trained on these images with this network, else a new one.
 
-    pool, self_training  unlabelled images and {"rounds", "threshold", "labelled_share"[, "last_round"]}:
+    pool, self_training  unlabelled images and {"rounds", "threshold", "labelled_share"[, "last_round", "students"]}:
                          train with `realfake.selftrain.self_train` instead of on the labelled images alone;
                          the stored model then matches only the same labelled images *and* pool, and its
                          network is the last round's
@@ -46,7 +46,8 @@ def fit_or_load(folder: Path | str, config: dict, train_pixels: torch.Tensor, tr
                                 checkpoint=checkpoint, retrain=retrain, train_groups=groups)
 
     rounds = (self_training or {}).get("rounds", 0)
-    spec = round_config(config, rounds, rounds, (self_training or {}).get("last_round"))["model"]
+    spec = round_config(config, rounds, rounds, (self_training or {}).get("last_round"),
+                        (self_training or {}).get("students"))["model"]
     code = recipe_version(spec) + (f"+selftrain:{code_version(selftrain)}" if self_training else "")
     return train_or_load(folder, spec, config, train, fingerprint=fingerprint,
                          device=device, retrain=retrain, note=note, code=code)
