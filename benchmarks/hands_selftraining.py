@@ -99,6 +99,8 @@ def main():
     parser.add_argument("--seed", type=int, default=SEED, help="training seed (the split keeps seed %d)" % SEED)
     parser.add_argument("--limit", type=int, default=None, help="use only the first N labelled images per class")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                        help="where to train (default: the GPU if there is one; it trains in bfloat16)")
     parser.add_argument("--checkpoint", default=None, help="checkpoint stem (rounds resume from it)")
     parser.add_argument("--out", default=None, help="default results/hands_selftraining/<variant>.json")
     args = parser.parse_args()
@@ -158,16 +160,16 @@ def main():
             "about": __doc__.split("\n\n")[0], "variant": variant,
             "command": "python benchmarks/hands_selftraining.py " + " ".join(
                 f"--{k.replace('_', '-')}" + ("" if isinstance(v, bool) else f" {v}") for k, v in vars(args).items()
-                if v is not None and v is not False and k not in ("out", "checkpoint")),
+                if v is not None and v is not False and k not in ("out", "checkpoint", "device")),
             "config": config, "self_training": {"rounds": args.rounds, "threshold": args.threshold,
                                                 "labelled_share": args.labelled_share, "last_round": last_round,
                                                 "students": students, "folds": args.folds},
             "split": {"train": train.class_counts(), "selection": halves["selection"][0].class_counts(),
                       "report": halves["report"][0].class_counts()},
-            "threads": args.threads, "rounds": rows}, indent=2) + "\n")
+            "threads": args.threads, "device": args.device, "rounds": rows}, indent=2) + "\n")
 
     self_train(config, train.pixels, train.labels, pool, rounds=args.rounds, threshold=args.threshold,
-               labelled_share=args.labelled_share, last_round=last_round, device="cpu", checkpoint=args.checkpoint,
+               labelled_share=args.labelled_share, last_round=last_round, device=args.device, checkpoint=args.checkpoint,
                progress=False, on_round_end=after_round, groups=groups if args.group_weight else None,
                folds=args.folds, students=students)
     print("wrote", out)

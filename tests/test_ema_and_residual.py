@@ -82,6 +82,8 @@ def test_the_self_training_table_names_the_levers(tmp_path):
     noised = selftraining_run(0.8, [0.9, 0.95], labelled_share=0.3, config={"model": {"width": 48}})
     noised["self_training"]["students"] = {"cutout": 8, "model": {"dropout": 0.3}}
     (tmp_path / "noised.json").write_text(json.dumps(noised))
+    (tmp_path / "gpu.json").write_text(json.dumps(selftraining_run(
+        0.8, [0.9], labelled_share=0.3, resumed_rounds=(), config={"model": {"width": 48}, "seed": 3}, device="cuda")))
     # trained by an earlier call (every round from a checkpoint): its thread count says nothing
     (tmp_path / "resumed.json").write_text(json.dumps(selftraining_run(
         0.8, [0.9], labelled_share=0.3, resumed_rounds=(0,), config={"model": {"width": 32}}, threads=2)))
@@ -90,4 +92,5 @@ def test_the_self_training_table_names_the_levers(tmp_path):
                         "width 48, threshold 0.8, labelled share 0.3, 8-pixel cutout, 2 threads",
                         "width 48, threshold 0.8, labelled share 0.3, high-pass residual input, seed 2",
                         "width 48, threshold 0.8, labelled share 0.3, moving average of weights (decay 0.99)",
-                        "width 48, threshold 0.8, labelled share 0.3, noised students (8-pixel cutout, dropout 0.3)"]
+                        "width 48, threshold 0.8, labelled share 0.3, noised students (8-pixel cutout, dropout 0.3)",
+                        "width 48, threshold 0.8, labelled share 0.3, seed 3, on cuda"]

@@ -153,6 +153,8 @@ def selftraining_table(folder) -> "pd.DataFrame":
         # rounds all came from checkpoints was trained by an earlier call: its thread count says nothing.
         if run.get("threads", 1) != 1 and not all(row["resumed from a checkpoint"] for row in run["rounds"]):
             variant += f", {run['threads']} threads"
+        if run.get("device", "cpu") != "cpu":   # a GPU trains in bfloat16: another draw again
+            variant += f", on {run['device']}"
         if run.get("stopped"):   # a note added by hand when a run was cut short
             variant += f" (stopped after round {run['rounds'][-1]['round']})"
         rows += [{"variant": variant, **row} for row in run["rounds"]]
