@@ -169,9 +169,9 @@ def main():
             "threads": args.threads, "device": args.device, "rounds": rows}, indent=2) + "\n")
 
     self_train(config, train.pixels, train.labels, pool, rounds=args.rounds, threshold=args.threshold,
-               labelled_share=args.labelled_share, last_round=last_round, device=args.device, checkpoint=args.checkpoint,
-               progress=False, on_round_end=after_round, groups=groups if args.group_weight else None,
-               folds=args.folds, students=students)
+               labelled_share=args.labelled_share, last_round=last_round, device=args.device,
+               checkpoint=args.checkpoint, progress=False, on_round_end=after_round,
+               groups=groups if args.group_weight else None, folds=args.folds, students=students)
     print("wrote", out)
 
 
