@@ -22,6 +22,7 @@ a round resumed from a finished checkpoint says so and has no time.
     python benchmarks/hands_selftraining.py --cutout 8 --rounds 0             # + an 8-pixel cutout per training image
     python benchmarks/hands_selftraining.py --folds 2                        # out-of-fold pseudo-labels
     python benchmarks/hands_selftraining.py --student-cutout 8 --student-dropout 0.3   # noised students
+    python benchmarks/hands_selftraining.py --cpu-bf16 --threads 2          # bfloat16 on a CPU that has it
     python benchmarks/hands_selftraining.py --seed 1                         # the whole recipe drawn again
     python benchmarks/hands_selftraining.py --rounds 1 --epochs 1 --limit 300 --out /tmp/x.json   # a check
 """
@@ -62,6 +63,7 @@ def variant_name(args) -> str:
         (args.folds, f"_folds{args.folds}"),
         (args.student_cutout, f"_studentcutout{args.student_cutout}"),
         (args.student_dropout is not None, f"_studentdropout{args.student_dropout:g}"),
+        (args.cpu_bf16, "_cpubf16"),
     ]
     return (f"rounds{args.rounds}_threshold{args.threshold:g}_share{args.labelled_share:g}_epochs{args.epochs}" +
             "".join(suffix for changed, suffix in changes if changed))
@@ -96,6 +98,8 @@ def main():
                         help="noised students: this cutout in every round after round 0 (0: none)")
     parser.add_argument("--student-dropout", type=float, default=None,
                         help="noised students: this dropout in every round after round 0 (default: the recipe's)")
+    parser.add_argument("--cpu-bf16", action="store_true",
+                        help="train in bfloat16 on the CPU too (config cpu_bf16; benchmarks/hands_precision_speed.py)")
     parser.add_argument("--seed", type=int, default=SEED, help="training seed (the split keeps seed %d)" % SEED)
     parser.add_argument("--limit", type=int, default=None, help="use only the first N labelled images per class")
     parser.add_argument("--threads", type=int, default=1)
@@ -135,6 +139,8 @@ def main():
         config["ema_decay"] = args.ema_decay
     if args.cutout:
         config["cutout"] = args.cutout
+    if args.cpu_bf16:
+        config["cpu_bf16"] = True
     rows, previous, last = [], [], time.time()
     resumed = set() if args.checkpoint is None else {   # rounds with a checkpoint already (finished or not)
         r for r in range(args.rounds + 1)

@@ -25,10 +25,14 @@ A config is a plain dict (each task keeps its defaults, e.g. `realfake.hands.con
     ema_decay        optional (default 0: off): keep an exponential moving average of the weights and
                      batch-norm statistics (torch.optim.swa_utils.AveragedModel) with this decay per step;
                      it is what is validated and returned
+    cpu_bf16         optional (default False): on a CPU as well, bfloat16 autocast and channels-last memory (a GPU
+                     always trains in bfloat16). About 2.5x faster on CPUs with native bfloat16 (AMX or
+                     AVX512-BF16, e.g. this project's Xeons); slower on CPUs without it, so the default stays float32
 """
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -44,7 +48,7 @@ from .state import code_version
 
 CONFIG_KEYS = ("model", "epochs", "epoch_size", "batch_size", "lr", "weight_decay", "label_smoothing",
                "flip", "shift", "seed", "group_weight", "consistency_weight", "consistency_threshold",
-               "ema_decay", "cutout")
+               "ema_decay", "cutout", "cpu_bf16")
 CONSISTENCY_THRESHOLD = 0.95   # config["consistency_threshold"] when not given (FixMatch's)
 
 
@@ -147,6 +151,11 @@ def evaluate_loss_acc(model, pixels, labels, device) -> dict:
             "val_bal_acc": float(np.mean(recalls))}
 
 
+def native_cpu_bf16() -> bool:
+    """Whether this CPU computes in bfloat16 natively (oneDNN sees AMX or AVX512-BF16)."""
+    return torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
 def recipe_version(spec: dict) -> str:
     """The code that decides what training does: the loop, this recipe and the module of the network in `spec`."""
     return code_version(loop, sys.modules[__name__], sys.modules[model_factory(spec["name"]).__module__])
@@ -181,6 +190,12 @@ def train_classifier(config: dict, train_pixels: torch.Tensor, train_labels: tor
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     seed_everything(config["seed"])
     model = build_model(config["model"]).to(device)
+    cpu_bf16 = device.type == "cpu" and config.get("cpu_bf16", False)
+    if cpu_bf16:
+        if not native_cpu_bf16():
+            warnings.warn('config["cpu_bf16"]: this CPU has no native bfloat16 (AMX or AVX512-BF16), so training '
+                          'in bfloat16 is slower here than in float32')
+        model = model.to(memory_format=torch.channels_last)
     epoch_size = config["epoch_size"] or len(train_labels)
     batch_size = config["batch_size"]
     steps_per_epoch = -(-epoch_size // batch_size)
@@ -196,8 +211,7 @@ def train_classifier(config: dict, train_pixels: torch.Tensor, train_labels: tor
     y_train = train_labels.to(device)
     groups = train_groups.to(device) if group_weight else None
     x_unlabelled = to_input(unlabelled.to(device)) if consistency_weight else None
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
-                else torch.autocast("cpu", enabled=False))
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda" or cpu_bf16)
 
     def batches(epoch: int):
         order = (balanced_epoch(train_labels, epoch_size, generator) if sample_weights is None else
@@ -209,6 +223,8 @@ def train_classifier(config: dict, train_pixels: torch.Tensor, train_labels: tor
         x = augment(x_train[index], config["flip"], config["shift"], generator)
         if config.get("cutout"):
             x = cut_out(x, config["cutout"], generator)
+        if cpu_bf16:
+            x = x.contiguous(memory_format=torch.channels_last)
         y = y_train[index]
         if consistency_weight:   # a weak and a strong view of as many unlabelled images, in the same forward pass
             picked = x_unlabelled[torch.randint(0, len(x_unlabelled), (len(index),), generator=generator).to(device)]
@@ -254,6 +270,8 @@ def train_classifier(config: dict, train_pixels: torch.Tensor, train_labels: tor
                   code=recipe_version(config["model"]), evaluate=evaluate, on_epoch_end=on_epoch_end,
                   progress=progress, retrain=retrain, verbose=progress)
     model = ema.module if ema else model
+    if cpu_bf16:   # back to the usual layout: float32 prediction of a channels-last network is slow on a CPU
+        model = model.to(memory_format=torch.contiguous_format)
     model.eval()
     return model, history
 

@@ -76,7 +76,8 @@ def test_the_self_training_table_names_the_levers(tmp_path):
     from realfake.hands.evaluation import selftraining_table
     for name, config in (("ema", {"model": {"name": "handnet", "width": 48}, "ema_decay": 0.99}),
                          ("residual", {"model": {"name": "handnet_residual", "width": 48}, "seed": 2}),
-                         ("cutout", {"model": {"name": "handnet", "width": 48}, "cutout": 8})):
+                         ("cutout", {"model": {"name": "handnet", "width": 48}, "cutout": 8}),
+                         ("bf16", {"model": {"name": "handnet", "width": 48}, "cpu_bf16": True, "seed": 4})):
         (tmp_path / f"{name}.json").write_text(json.dumps(selftraining_run(
             0.8, [0.9], labelled_share=0.3, resumed_rounds=(), config=config, threads=2 if name == "cutout" else 1)))
     noised = selftraining_run(0.8, [0.9, 0.95], labelled_share=0.3, config={"model": {"width": 48}})
@@ -90,6 +91,7 @@ def test_the_self_training_table_names_the_levers(tmp_path):
     variants = sorted({variant for variant, _ in selftraining_table(tmp_path).index})
     assert variants == ["threshold 0.8, labelled share 0.3",
                         "width 48, threshold 0.8, labelled share 0.3, 8-pixel cutout, 2 threads",
+                        "width 48, threshold 0.8, labelled share 0.3, bfloat16 on the CPU, seed 4",
                         "width 48, threshold 0.8, labelled share 0.3, high-pass residual input, seed 2",
                         "width 48, threshold 0.8, labelled share 0.3, moving average of weights (decay 0.99)",
                         "width 48, threshold 0.8, labelled share 0.3, noised students (8-pixel cutout, dropout 0.3)",

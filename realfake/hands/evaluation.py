@@ -132,6 +132,8 @@ def selftraining_table(folder) -> "pd.DataFrame":
             variant += ", high-pass residual input"
         if config.get("cutout"):
             variant += f", {config['cutout']}-pixel cutout"
+        if config.get("cpu_bf16"):
+            variant += ", bfloat16 on the CPU"
         if config.get("ema_decay"):
             variant += f", moving average of weights (decay {config['ema_decay']:g})"
         if settings.get("folds"):
