@@ -26,8 +26,9 @@ A config is a plain dict (each task keeps its defaults, e.g. `realfake.hands.con
                      batch-norm statistics (torch.optim.swa_utils.AveragedModel) with this decay per step;
                      it is what is validated and returned
     cpu_bf16         optional (default False): on a CPU as well, bfloat16 autocast and channels-last memory (a GPU
-                     always trains in bfloat16). About 2.5x faster on CPUs with native bfloat16 (AMX or
-                     AVX512-BF16, e.g. this project's Xeons); slower on CPUs without it, so the default stays float32
+                     always trains in bfloat16). 2.1x faster on this project's Xeons, which compute in bfloat16
+                     natively (AMX; benchmarks/hands_precision_speed.py); CPUs without it emulate bfloat16, which
+                     need not be faster than float32, so the default stays float32
 """
 from __future__ import annotations
 
@@ -193,8 +194,8 @@ def train_classifier(config: dict, train_pixels: torch.Tensor, train_labels: tor
     cpu_bf16 = device.type == "cpu" and config.get("cpu_bf16", False)
     if cpu_bf16:
         if not native_cpu_bf16():
-            warnings.warn('config["cpu_bf16"]: this CPU has no native bfloat16 (AMX or AVX512-BF16), so training '
-                          'in bfloat16 is slower here than in float32')
+            warnings.warn('config["cpu_bf16"]: this CPU has no native bfloat16 (AMX or AVX512-BF16); it emulates '
+                          'bfloat16, which need not be faster than float32 (benchmarks/hands_precision_speed.py)')
         model = model.to(memory_format=torch.channels_last)
     epoch_size = config["epoch_size"] or len(train_labels)
     batch_size = config["batch_size"]
