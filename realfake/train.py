@@ -271,7 +271,7 @@ def train_classifier(config: dict, train_pixels: torch.Tensor, train_labels: tor
                   code=recipe_version(config["model"]), evaluate=evaluate, on_epoch_end=on_epoch_end,
                   progress=progress, retrain=retrain, verbose=progress)
     model = ema.module if ema else model
-    if cpu_bf16:   # back to the usual layout: float32 prediction of a channels-last network is slow on a CPU
+    if cpu_bf16:   # back to the usual layout, so that the network is saved, loaded and used like any other
         model = model.to(memory_format=torch.contiguous_format)
     model.eval()
     return model, history
