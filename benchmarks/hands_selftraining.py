@@ -22,6 +22,7 @@ a round resumed from a finished checkpoint says so and has no time.
     python benchmarks/hands_selftraining.py --cutout 8 --rounds 0             # + an 8-pixel cutout per training image
     python benchmarks/hands_selftraining.py --folds 2                        # out-of-fold pseudo-labels
     python benchmarks/hands_selftraining.py --student-cutout 8 --student-dropout 0.3   # noised students
+    python benchmarks/hands_selftraining.py --pseudo-label-classes VAE GAN   # no pseudo-labels of real
     python benchmarks/hands_selftraining.py --cpu-bf16 --threads 2          # bfloat16 on a CPU that has it
     python benchmarks/hands_selftraining.py --seed 1                         # the whole recipe drawn again
     python benchmarks/hands_selftraining.py --rounds 1 --epochs 1 --limit 300 --out /tmp/x.json   # a check
@@ -62,14 +63,15 @@ def variant_name(args) -> str:
         (args.last_round_seed is not None, f"_lastseed{args.last_round_seed}"),
         (args.folds, f"_folds{args.folds}"),
         (args.student_cutout, f"_studentcutout{args.student_cutout}"),
-        (args.student_dropout is not None, f"_studentdropout{args.student_dropout:g}"),
+        (args.student_dropout is not None, f"_studentdropout{args.student_dropout}"),
         (args.cpu_bf16, "_cpubf16"),
+        (args.pseudo_label_classes, "_pseudolabels" + "_".join(args.pseudo_label_classes or [])),
     ]
     return (f"rounds{args.rounds}_threshold{args.threshold:g}_share{args.labelled_share:g}_epochs{args.epochs}" +
             "".join(suffix for changed, suffix in changes if changed))
 
 
-def main():
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=SELF_TRAINING["rounds"])
     parser.add_argument("--threshold", type=float, default=SELF_TRAINING["threshold"])
@@ -98,6 +100,9 @@ def main():
                         help="noised students: this cutout in every round after round 0 (0: none)")
     parser.add_argument("--student-dropout", type=float, default=None,
                         help="noised students: this dropout in every round after round 0 (default: the recipe's)")
+    parser.add_argument("--pseudo-label-classes", nargs="+", choices=CLASS_NAMES, default=None,
+                        help="only pool images predicted to be one of these classes become pseudo-labels "
+                             "(default: all; e.g. VAE GAN: the real class trains on its labelled images alone)")
     parser.add_argument("--cpu-bf16", action="store_true",
                         help="train in bfloat16 on the CPU too (config cpu_bf16; benchmarks/hands_precision_speed.py)")
     parser.add_argument("--seed", type=int, default=SEED, help="training seed (the split keeps seed %d)" % SEED)
@@ -107,6 +112,11 @@ def main():
                         help="where to train (default: the GPU if there is one; it trains in bfloat16)")
     parser.add_argument("--checkpoint", default=None, help="checkpoint stem (rounds resume from it)")
     parser.add_argument("--out", default=None, help="default results/hands_selftraining/<variant>.json")
+    return parser
+
+
+def main():
+    parser = build_parser()
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.group_weight and args.residual_input:
@@ -116,6 +126,8 @@ def main():
     except ValueError as error:
         parser.error(str(error))
     variant = variant_name(args)
+    pseudo_label_classes = (None if args.pseudo_label_classes is None else
+                            sorted(CLASS_NAMES.index(name) for name in args.pseudo_label_classes))
     students = {**({"cutout": args.student_cutout} if args.student_cutout else {}),
                 **({"model": {"dropout": args.student_dropout}} if args.student_dropout is not None else {})}
     last_round = {**({"model": {"width": args.last_round_width}} if args.last_round_width else {}),
@@ -150,7 +162,8 @@ def main():
         nonlocal last, previous
         probs = pool_probs[-len(val):]
         # this round trained on the previous round's confident predictions (as self_train picks them)
-        pseudo = pseudo_labels(previous[0], args.threshold)[1] if previous else torch.zeros(0, dtype=torch.long)
+        pseudo = (pseudo_labels(previous[0], args.threshold, pseudo_label_classes)[1] if previous
+                  else torch.zeros(0, dtype=torch.long))
         previous = [pool_probs]
         row = {"round": round_, "seconds": None if round_ in resumed else round(time.time() - last),
                "resumed from a checkpoint": round_ in resumed,
@@ -169,7 +182,8 @@ def main():
                 if v is not None and v is not False and k not in ("out", "checkpoint", "device")),
             "config": config, "self_training": {"rounds": args.rounds, "threshold": args.threshold,
                                                 "labelled_share": args.labelled_share, "last_round": last_round,
-                                                "students": students, "folds": args.folds},
+                                                "students": students, "folds": args.folds,
+                                                "pseudo_label_classes": pseudo_label_classes},
             "split": {"train": train.class_counts(), "selection": halves["selection"][0].class_counts(),
                       "report": halves["report"][0].class_counts()},
             "threads": args.threads, "device": args.device, "rounds": rows}, indent=2) + "\n")
@@ -177,7 +191,8 @@ def main():
     self_train(config, train.pixels, train.labels, pool, rounds=args.rounds, threshold=args.threshold,
                labelled_share=args.labelled_share, last_round=last_round, device=args.device,
                checkpoint=args.checkpoint, progress=False, on_round_end=after_round,
-               groups=groups if args.group_weight else None, folds=args.folds, students=students)
+               groups=groups if args.group_weight else None, folds=args.folds, students=students,
+               pseudo_label_classes=pseudo_label_classes)
     print("wrote", out)
 
 

@@ -34,14 +34,11 @@ honestly, with the validation images treated exactly as the unlabelled test imag
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 
 from .train import predict_proba, train_classifier
-
-SELF_TRAINING_KEYS = ("rounds", "threshold", "labelled_share", "last_round", "students")
-
 
 def round_config(config: dict, round_: int, rounds: int, last_round: dict | None = None,
                  students: dict | None = None) -> dict:
@@ -69,10 +66,13 @@ def mixed_sample_weights(labels: torch.Tensor, is_pseudo: torch.Tensor, labelled
     return weights
 
 
-def pseudo_labels(probs: torch.Tensor, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Indices of the pool images predicted with probability >= threshold, and their predicted classes."""
+def pseudo_labels(probs: torch.Tensor, threshold: float,
+                  classes: Sequence[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices of the pool images predicted with probability >= threshold, and their predicted classes;
+    with `classes`, only the images predicted to be one of them."""
     confidence, labels = probs.max(1)
-    keep = torch.nonzero(confidence >= threshold).flatten()
+    wanted = torch.ones_like(labels, dtype=torch.bool) if classes is None else torch.isin(labels, torch.tensor(classes))
+    keep = torch.nonzero((confidence >= threshold) & wanted).flatten()
     return keep, labels[keep]
 
 
@@ -86,11 +86,15 @@ def self_train(config: dict, pixels: torch.Tensor, labels: torch.Tensor, pool: t
                threshold: float, labelled_share: float, last_round: dict | None = None, device=None,
                checkpoint: Path | str | None = None, progress: bool = True, retrain: bool = False,
                on_round_end: Callable[[int, torch.nn.Module, torch.Tensor], None] | None = None,
-               groups: torch.Tensor | None = None, folds: int = 0, students: dict | None = None):
+               groups: torch.Tensor | None = None, folds: int = 0, students: dict | None = None,
+               pseudo_label_classes: Sequence[int] | None = None):
     """Train `config` on labelled (pixels, labels) and `rounds` rounds of pseudo-labels on `pool`.
 
     last_round    config changes for the last round only, e.g. {"model": {"width": 64}} (`round_config`)
     students      config changes for every round after round 0, e.g. {"cutout": 8, "model": {"dropout": 0.3}}
+    pseudo_label_classes  only pool images predicted to be one of these classes become pseudo-labels (None: all);
+                  a class left out trains on its labelled images alone, so no image of another class that the
+                  teacher mistakes for it is taught to be it
     checkpoint    file stem; round r checkpoints to `<stem>_round<r>.pt`, so an interrupted run resumes
     on_round_end  called with (round, model, pool probabilities) after every round (e.g. to score it)
     config["consistency_weight"]  consistency training on the whole pool in every round as well (`train_classifier`)
@@ -112,7 +116,7 @@ def self_train(config: dict, pixels: torch.Tensor, labels: torch.Tensor, pool: t
         if round_ == 0:
             keep, pseudo = torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long)
         else:
-            keep, pseudo = pseudo_labels(pool_probs, threshold)
+            keep, pseudo = pseudo_labels(pool_probs, threshold, pseudo_label_classes)
         # Each round draws twice the labelled set per epoch once pseudo-labels join, so the labelled
         # images are seen as often as in round 0.
         this_round = round_config(config, round_, rounds, last_round, students)

@@ -37,6 +37,8 @@ def test_pseudo_labels_keep_only_confident_predictions():
     keep, labels = pseudo_labels(probs, 0.9)
     assert keep.tolist() == [0, 2] and labels.tolist() == [0, 2]
     assert pseudo_labels(probs, 0.99)[0].numel() == 0
+    keep, labels = pseudo_labels(probs, 0.8, classes=[1, 2])   # the confident "0" (row 0) is not kept
+    assert keep.tolist() == [2, 3] and labels.tolist() == [2, 1]
 
 
 def separable(n: int, seed: int):
@@ -115,6 +117,47 @@ def test_noised_students_train_with_their_changes_and_round_0_without(monkeypatc
     assert [c["model"]["dropout"] for c in trained] == [config["model"]["dropout"], 0.4, 0.4]
 
 
+def test_classes_left_out_of_the_pseudo_labels_train_on_labelled_images_alone(monkeypatch):
+    import realfake.selftrain as selftrain
+    pixels, labels = separable(30, 0)
+    pool, _ = separable(90, 1)
+    config = make_config(model={"width": 4, "depth": 2}, epochs=2, epoch_size=90, batch_size=30, lr=1e-2)
+    trained_on = []
+    real_train = selftrain.train_classifier
+    monkeypatch.setattr(selftrain, "train_classifier",
+                        lambda c, x, y, *a, **k: trained_on.append((x, y)) or real_train(c, x, y, *a, **k))
+    _, history = self_train(config, pixels, labels, pool, 2, 0.0, 0.5, device="cpu", progress=False,
+                            pseudo_label_classes=[1, 2])
+    for x, y in trained_on[1:]:
+        # every labelled image, then pool images predicted 1 or 2 only (threshold 0: all such predictions)
+        assert torch.equal(x[:30], pixels) and torch.equal(y[:30], labels)
+        assert len(y) > 30 and set(y[30:].tolist()) <= {1, 2}
+    assert all(record["pseudo_labels"][0] == 0 for record in history)
+    # without the option the same rounds do pseudo-label class 0
+    trained_on.clear()
+    self_train(config, pixels, labels, pool, 1, 0.0, 0.5, device="cpu", progress=False)
+    assert 0 in trained_on[1][1][30:].tolist()
+
+
+def test_the_benchmark_names_its_results_file_by_what_differs_from_the_recipe():
+    import importlib.util
+
+    from realfake.paths import repo_root
+    spec = importlib.util.spec_from_file_location("hands_selftraining",
+                                                  repo_root() / "benchmarks" / "hands_selftraining.py")
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    parser = benchmark.build_parser()
+    assert benchmark.variant_name(parser.parse_args([])) == "rounds2_threshold0.8_share0.3_epochs12_width48"
+    assert (benchmark.variant_name(parser.parse_args(["--seed", "2", "--student-cutout", "8", "--student-dropout",
+                                                      "0.3"]))
+            == "rounds2_threshold0.8_share0.3_epochs12_width48_seed2_studentcutout8_studentdropout0.3")
+    assert (benchmark.variant_name(parser.parse_args(["--pseudo-label-classes", "VAE", "GAN"]))
+            == "rounds2_threshold0.8_share0.3_epochs12_width48_pseudolabelsVAE_GAN")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--pseudo-label-classes", "fake"])
+
+
 def test_the_last_round_trains_its_own_student(tmp_path):
     pixels, labels = separable(30, 0)
     pool, _ = separable(60, 1)
@@ -186,13 +229,17 @@ def test_selftraining_table_reads_every_variant_round_by_round(tmp_path):
     out_of_fold = selftraining_run(0.8, [0.9], config={"model": {"width": 48}, "seed": 2})
     out_of_fold["self_training"]["folds"] = 2
     (tmp_path / "f.json").write_text(json.dumps(out_of_fold))
+    generated_only = selftraining_run(0.8, [0.9], config={"model": {"width": 48}, "seed": 3})
+    generated_only["self_training"]["pseudo_label_classes"] = [1, 2]
+    (tmp_path / "g.json").write_text(json.dumps(generated_only))
     table = selftraining_table(tmp_path)
     assert list(table.index) == [("threshold 0.9, labelled share 0.5", r) for r in range(3)] + [
         ("threshold 0.8, labelled share 0.5", r) for r in range(2)] + [
         ("width 48, threshold 0.8, labelled share 0.5", 0)] + [
         ("width 48, threshold 0.8, labelled share 0.5, last round width 64, 18 epochs, seed 7", r) for r in range(2)] + [
         ("threshold 0.8, labelled share 0.5, generator head (loss weight 0.5), seed 1", 0)] + [
-        ("width 48, threshold 0.8, labelled share 0.5, out-of-fold pseudo-labels (2 parts), seed 2", 0)]
+        ("width 48, threshold 0.8, labelled share 0.5, out-of-fold pseudo-labels (2 parts), seed 2", 0)] + [
+        ("width 48, threshold 0.8, labelled share 0.5, pseudo-labels of VAE and GAN only, seed 3", 0)]
     row = table.loc[("threshold 0.9, labelled share 0.5", 2)]
     assert row["selection balanced accuracy"] == 0.95 and row["selection 95% CI"] == "0.900-0.960"
     assert row["pseudo-labels real / VAE / GAN"] == "10 / 40 / 30" and row["minutes"] == 4.5

@@ -138,6 +138,9 @@ def selftraining_table(folder) -> "pd.DataFrame":
             variant += f", moving average of weights (decay {config['ema_decay']:g})"
         if settings.get("folds"):
             variant += f", out-of-fold pseudo-labels ({settings['folds']} parts)"
+        if settings.get("pseudo_label_classes") is not None:
+            kept = " and ".join(CLASS_NAMES[c] for c in settings["pseudo_label_classes"])
+            variant += f", pseudo-labels of {kept} only"
         students = settings.get("students") or {}
         noise = [f"{students['cutout']}-pixel cutout"] if students.get("cutout") else []
         noise += [f"dropout {students['model']['dropout']:g}"] if "dropout" in students.get("model", {}) else []
