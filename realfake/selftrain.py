@@ -28,6 +28,10 @@ later round trains K students, the k-th on the pseudo-labels of the other parts 
 Every pool prediction (the next teacher's labels, and the scores of validation images in the pool) then
 comes from a student that never saw that image's pseudo-label. It costs K trainings per round.
 
+Another is optional too (`pseudo_label_classes`): only the pool images predicted to be these classes become
+pseudo-labels. A class with plenty of labelled images of its own can be left out, so that an
+image of another class that the teacher mistakes for it is never taught to be it.
+
 The pool may hold validation images too (their labels hidden): that is how the gain is measured
 honestly, with the validation images treated exactly as the unlabelled test images are.
 """
@@ -39,6 +43,7 @@ from typing import Callable, Sequence
 import torch
 
 from .train import predict_proba, train_classifier
+
 
 def round_config(config: dict, round_: int, rounds: int, last_round: dict | None = None,
                  students: dict | None = None) -> dict:
