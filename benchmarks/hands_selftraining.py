@@ -112,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="where to train (default: the GPU if there is one; it trains in bfloat16)")
     parser.add_argument("--checkpoint", default=None, help="checkpoint stem (rounds resume from it)")
     parser.add_argument("--out", default=None, help="default results/hands_selftraining/<variant>.json")
+    parser.add_argument("--label", default=None,
+                        help="words the table adds to this run's name, e.g. for a run that its settings do not tell "
+                             "apart from another (give --out too)")
     return parser
 
 
@@ -179,14 +182,15 @@ def main():
             "about": __doc__.split("\n\n")[0], "variant": variant,
             "command": "python benchmarks/hands_selftraining.py " + " ".join(
                 f"--{k.replace('_', '-')}" + ("" if isinstance(v, bool) else f" {v}") for k, v in vars(args).items()
-                if v is not None and v is not False and k not in ("out", "checkpoint", "device")),
+                if v is not None and v is not False and k not in ("out", "checkpoint", "device", "label")),
             "config": config, "self_training": {"rounds": args.rounds, "threshold": args.threshold,
                                                 "labelled_share": args.labelled_share, "last_round": last_round,
                                                 "students": students, "folds": args.folds,
                                                 "pseudo_label_classes": pseudo_label_classes},
             "split": {"train": train.class_counts(), "selection": halves["selection"][0].class_counts(),
                       "report": halves["report"][0].class_counts()},
-            "threads": args.threads, "device": args.device, "rounds": rows}, indent=2) + "\n")
+            "threads": args.threads, "device": args.device, **({"label": args.label} if args.label else {}),
+            "rounds": rows}, indent=2) + "\n")
 
     self_train(config, train.pixels, train.labels, pool, rounds=args.rounds, threshold=args.threshold,
                labelled_share=args.labelled_share, last_round=last_round, device=args.device,

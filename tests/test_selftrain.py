@@ -232,6 +232,7 @@ def test_selftraining_table_reads_every_variant_round_by_round(tmp_path):
     generated_only = selftraining_run(0.8, [0.9], config={"model": {"width": 48}, "seed": 3})
     generated_only["self_training"]["pseudo_label_classes"] = [1, 2]
     (tmp_path / "g.json").write_text(json.dumps(generated_only))
+    (tmp_path / "h.json").write_text(json.dumps(selftraining_run(0.8, [0.9], label="drawn again 2026-12-03")))
     table = selftraining_table(tmp_path)
     assert list(table.index) == [("threshold 0.9, labelled share 0.5", r) for r in range(3)] + [
         ("threshold 0.8, labelled share 0.5", r) for r in range(2)] + [
@@ -239,7 +240,8 @@ def test_selftraining_table_reads_every_variant_round_by_round(tmp_path):
         ("width 48, threshold 0.8, labelled share 0.5, last round width 64, 18 epochs, seed 7", r) for r in range(2)] + [
         ("threshold 0.8, labelled share 0.5, generator head (loss weight 0.5), seed 1", 0)] + [
         ("width 48, threshold 0.8, labelled share 0.5, out-of-fold pseudo-labels (2 parts), seed 2", 0)] + [
-        ("width 48, threshold 0.8, labelled share 0.5, pseudo-labels of VAE and GAN only, seed 3", 0)]
+        ("width 48, threshold 0.8, labelled share 0.5, pseudo-labels of VAE and GAN only, seed 3", 0)] + [
+        ("threshold 0.8, labelled share 0.5, drawn again 2026-12-03", 0)]
     row = table.loc[("threshold 0.9, labelled share 0.5", 2)]
     assert row["selection balanced accuracy"] == 0.95 and row["selection 95% CI"] == "0.900-0.960"
     assert row["pseudo-labels real / VAE / GAN"] == "10 / 40 / 30" and row["minutes"] == 4.5

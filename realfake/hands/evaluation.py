@@ -160,6 +160,8 @@ def selftraining_table(folder) -> "pd.DataFrame":
             variant += f", {run['threads']} threads"
         if run.get("device", "cpu") != "cpu":   # a GPU trains in bfloat16: another draw again
             variant += f", on {run['device']}"
+        if run.get("label"):   # benchmark --label: what tells this run apart from another with its settings
+            variant += f", {run['label']}"
         if run.get("stopped"):   # a note added by hand when a run was cut short
             variant += f" (stopped after round {run['rounds'][-1]['round']})"
         rows += [{"variant": variant, **row} for row in run["rounds"]]
