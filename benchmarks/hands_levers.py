@@ -33,6 +33,7 @@ from realfake.hands import make_config
 from realfake.hands.config import LEVERS_BASE_CONFIG
 from realfake.hands.evaluation import halves_scores, matching_benchmark_setup
 from realfake.paths import repo_root
+from realfake.results import command_line
 from realfake.selftrain import self_train
 from realfake.state import atomic_write_text
 from realfake.train import predict_proba, train_classifier
@@ -87,8 +88,7 @@ def main():
           sum(r["seconds"] for r in rows if r["lever"] in ("supervised", "24 epochs", "width 48")))
     out = root / args.out
     atomic_write_text(out, json.dumps({
-        "about": __doc__.split("\n\n")[0], "command": "python benchmarks/hands_levers.py "
-        + " ".join(f"--{k} {v}" for k, v in vars(args).items() if v is not None and k != "out"),
+        "about": __doc__.split("\n\n")[0], "command": command_line("benchmarks/hands_levers.py", args),
         "split": {"train": train.class_counts(), "selection": halves["selection"][0].class_counts(),
                   "report": halves["report"][0].class_counts(), "generators": val.sources_per_class()},
         "threads": args.threads, "levers": rows}, indent=2) + "\n")

@@ -25,6 +25,7 @@ import torch
 from realfake.hands.config import FAST_CONFIG
 from realfake.hands.evaluation import matching_benchmark_setup
 from realfake.paths import repo_root
+from realfake.results import command_line
 from realfake.state import atomic_write_text
 from realfake.train import native_cpu_bf16, predict_proba, train_classifier
 
@@ -64,8 +65,7 @@ def main():
           f"{summary['float32']['training images/s']} images/s: {ratio:.2f}x (native bfloat16: {native_cpu_bf16()})")
     out = root / "results" / "hands_precision_speed.json" if args.out is None else args.out
     atomic_write_text(out, json.dumps({
-        "about": __doc__.split("\n\n")[0], "command": "python benchmarks/hands_precision_speed.py " + " ".join(
-            f"--{k} {v}" for k, v in vars(args).items() if v is not None and k != "out"),
+        "about": __doc__.split("\n\n")[0], "command": command_line("benchmarks/hands_precision_speed.py", args),
         "threads": args.threads, "native bfloat16": native_cpu_bf16(),
         "cpu": platform.processor() or platform.machine(),
         "training images": len(train.labels), "pool images": len(pool), "turns": rows, "mean": summary,

@@ -41,6 +41,7 @@ from realfake.hands.data import generator_targets
 from realfake.hands.config import FAST_CONFIG, LEVERS_BASE_CONFIG, SELF_TRAINING
 from realfake.hands.evaluation import halves_scores, matching_benchmark_setup
 from realfake.paths import repo_root
+from realfake.results import command_line
 from realfake.selftrain import check_folds, pseudo_labels, self_train
 from realfake.state import atomic_write_text
 from realfake.train import CONSISTENCY_THRESHOLD
@@ -180,9 +181,8 @@ def main():
     def write():
         atomic_write_text(out, json.dumps({
             "about": __doc__.split("\n\n")[0], "variant": variant,
-            "command": "python benchmarks/hands_selftraining.py " + " ".join(
-                f"--{k.replace('_', '-')}" + ("" if isinstance(v, bool) else f" {v}") for k, v in vars(args).items()
-                if v is not None and v is not False and k not in ("out", "checkpoint", "device", "label")),
+            "command": command_line("benchmarks/hands_selftraining.py", args,
+                                    leave_out=("out", "checkpoint", "device", "label")),
             "config": config, "self_training": {"rounds": args.rounds, "threshold": args.threshold,
                                                 "labelled_share": args.labelled_share, "last_round": last_round,
                                                 "students": students, "folds": args.folds,

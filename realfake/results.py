@@ -1,5 +1,7 @@
 """Machine-readable results of a run (`results/*_metrics.json`), written atomically."""
+import argparse
 import json
+import shlex
 import time
 from pathlib import Path
 
@@ -11,3 +13,20 @@ def write_metrics(path: Path | str, metrics: dict) -> dict:
     record = {"written": time.strftime("%Y-%m-%d"), **metrics}
     atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")
     return record
+
+
+def command_line(script: str, args: argparse.Namespace, leave_out=("out",)) -> str:
+    """The command that runs `script` again with `args` (its parsed options), to store beside its results.
+
+    Options left unset (None, False) are omitted, a True flag is named alone, a list gives its items
+    (`--classes VAE GAN`), and values are quoted for the shell where they need it. `leave_out`: options
+    that do not change the results (where they are written, a checkpoint).
+    """
+    words = ["python", script]
+    for name, value in vars(args).items():
+        if value is None or value is False or name in leave_out:
+            continue
+        words.append("--" + name.replace("_", "-"))
+        if value is not True:
+            words += [str(item) for item in value] if isinstance(value, (list, tuple)) else [str(value)]
+    return shlex.join(words)

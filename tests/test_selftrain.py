@@ -139,7 +139,8 @@ def test_classes_left_out_of_the_pseudo_labels_train_on_labelled_images_alone(mo
     assert 0 in trained_on[1][1][30:].tolist()
 
 
-def test_the_benchmark_names_its_results_file_by_what_differs_from_the_recipe():
+def selftraining_benchmark():
+    """benchmarks/hands_selftraining.py as a module (benchmarks/ is not a package)."""
     import importlib.util
 
     from realfake.paths import repo_root
@@ -147,6 +148,11 @@ def test_the_benchmark_names_its_results_file_by_what_differs_from_the_recipe():
                                                   repo_root() / "benchmarks" / "hands_selftraining.py")
     benchmark = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(benchmark)
+    return benchmark
+
+
+def test_the_benchmark_names_its_results_file_by_what_differs_from_the_recipe():
+    benchmark = selftraining_benchmark()
     parser = benchmark.build_parser()
     assert benchmark.variant_name(parser.parse_args([])) == "rounds2_threshold0.8_share0.3_epochs12_width48"
     assert (benchmark.variant_name(parser.parse_args(["--seed", "2", "--student-cutout", "8", "--student-dropout",
@@ -156,6 +162,24 @@ def test_the_benchmark_names_its_results_file_by_what_differs_from_the_recipe():
             == "rounds2_threshold0.8_share0.3_epochs12_width48_pseudolabelsVAE_GAN")
     with pytest.raises(SystemExit):
         parser.parse_args(["--pseudo-label-classes", "fake"])
+
+
+def test_the_command_a_benchmark_stores_runs_the_same_settings_again():
+    import shlex
+
+    from realfake.results import command_line
+    parser = selftraining_benchmark().build_parser()
+    args = parser.parse_args(["--rounds", "1", "--pseudo-label-classes", "VAE", "GAN", "--residual-input",
+                              "--seed", "3", "--checkpoint", "/tmp/c", "--label", "drawn again"])
+    command = command_line("benchmarks/hands_selftraining.py", args, leave_out=("checkpoint", "label"))
+    assert "--pseudo-label-classes VAE GAN" in command and "--residual-input --" in command
+    words = shlex.split(command)
+    assert words[:2] == ["python", "benchmarks/hands_selftraining.py"]
+    again = vars(parser.parse_args(words[2:]))
+    assert again == {**vars(args), "checkpoint": None, "label": None}
+    # a value with a space stays one word
+    labelled = parser.parse_args(["--label", "drawn again"])
+    assert shlex.split(command_line("b.py", labelled))[-2:] == ["--label", "drawn again"]
 
 
 def test_the_last_round_trains_its_own_student(tmp_path):
