@@ -61,6 +61,17 @@ def decode_with_pil(path: Path) -> np.ndarray:
 
 # ---------------------------------------------------------------- benchmark results
 
+def load_benchmark(name: str):
+    """benchmarks/<name>.py as a module (benchmarks/ is not a package)."""
+    import importlib.util
+
+    from realfake.paths import repo_root
+    spec = importlib.util.spec_from_file_location(name, repo_root() / "benchmarks" / f"{name}.py")
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    return benchmark
+
+
 def selftraining_run(threshold: float, scores: list[float], labelled_share: float = 0.5, resumed_rounds=(0,),
                      **fields) -> dict:
     """A results file of benchmarks/hands_selftraining.py: one round per selection-half score in `scores`

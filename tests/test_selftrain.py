@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import selftraining_run
+from conftest import load_benchmark, selftraining_run
 from realfake.hands.config import make_config
 from realfake.selftrain import mixed_sample_weights, pseudo_labels, round_config, self_train
 from realfake.train import balanced_epoch
@@ -139,20 +139,8 @@ def test_classes_left_out_of_the_pseudo_labels_train_on_labelled_images_alone(mo
     assert 0 in trained_on[1][1][30:].tolist()
 
 
-def selftraining_benchmark():
-    """benchmarks/hands_selftraining.py as a module (benchmarks/ is not a package)."""
-    import importlib.util
-
-    from realfake.paths import repo_root
-    spec = importlib.util.spec_from_file_location("hands_selftraining",
-                                                  repo_root() / "benchmarks" / "hands_selftraining.py")
-    benchmark = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(benchmark)
-    return benchmark
-
-
 def test_the_benchmark_names_its_results_file_by_what_differs_from_the_recipe():
-    benchmark = selftraining_benchmark()
+    benchmark = load_benchmark("hands_selftraining")
     parser = benchmark.build_parser()
     assert benchmark.variant_name(parser.parse_args([])) == "rounds2_threshold0.8_share0.3_epochs12_width48"
     assert (benchmark.variant_name(parser.parse_args(["--seed", "2", "--student-cutout", "8", "--student-dropout",
@@ -168,7 +156,7 @@ def test_the_command_a_benchmark_stores_runs_the_same_settings_again():
     import shlex
 
     from realfake.results import command_line
-    parser = selftraining_benchmark().build_parser()
+    parser = load_benchmark("hands_selftraining").build_parser()
     args = parser.parse_args(["--rounds", "1", "--pseudo-label-classes", "VAE", "GAN", "--residual-input",
                               "--seed", "3", "--checkpoint", "/tmp/c", "--label", "drawn again"])
     command = command_line("benchmarks/hands_selftraining.py", args, leave_out=("checkpoint", "label"))
@@ -261,7 +249,8 @@ def test_selftraining_table_reads_every_variant_round_by_round(tmp_path):
     assert list(table.index) == [("threshold 0.9, labelled share 0.5", r) for r in range(3)] + [
         ("threshold 0.8, labelled share 0.5", r) for r in range(2)] + [
         ("width 48, threshold 0.8, labelled share 0.5", 0)] + [
-        ("width 48, threshold 0.8, labelled share 0.5, last round width 64, 18 epochs, seed 7", r) for r in range(2)] + [
+        ("width 48, threshold 0.8, labelled share 0.5, last round width 64, 18 epochs, last round seed 7", r)
+        for r in range(2)] + [
         ("threshold 0.8, labelled share 0.5, generator head (loss weight 0.5), seed 1", 0)] + [
         ("width 48, threshold 0.8, labelled share 0.5, out-of-fold pseudo-labels (2 parts), seed 2", 0)] + [
         ("width 48, threshold 0.8, labelled share 0.5, pseudo-labels of VAE and GAN only, seed 3", 0)] + [
@@ -276,6 +265,48 @@ def test_selftraining_table_reads_every_variant_round_by_round(tmp_path):
     (tmp_path / "c.json").write_text(json.dumps(cut_short))
     row = selftraining_table(tmp_path).loc[("threshold 0.7, labelled share 0.5 (stopped after round 1)", 1)]
     assert row["pseudo-labels real / VAE / GAN"] == "not recorded"
+
+
+def test_selftraining_summary_pairs_each_lever_with_the_recipe_on_the_same_seed_and_round(tmp_path):
+    import json
+
+    from realfake.hands.evaluation import selftraining_summary
+
+    def write(name, scores, seed=0, width=48, **fields):
+        run = selftraining_run(fields.pop("threshold", 0.8), scores, labelled_share=fields.pop("labelled_share", 0.3),
+                               config={"model": {"width": width}, "seed": seed, **fields.pop("config", {})}, **fields)
+        (tmp_path / f"{name}.json").write_text(json.dumps(run))
+        return run
+
+    write("recipe_seed0", [0.90, 0.93, 0.95])
+    again = write("recipe_seed0_last_round_again", [0.90, 0.93, 0.97])   # rounds 0-1 resumed from the run above
+    again["self_training"]["last_round"] = {"seed": 7}
+    (tmp_path / "recipe_seed0_last_round_again.json").write_text(json.dumps(again))
+    write("recipe_seed1", [0.92, 0.94, 0.96], seed=1, threads=2)
+    generated_only = write("generated_only", [0.90, 0.95, 0.97])   # its round 0 is the recipe's
+    generated_only["self_training"]["pseudo_label_classes"] = [1, 2]
+    (tmp_path / "generated_only.json").write_text(json.dumps(generated_only))
+    write("narrow", [0.88, 0.94], width=32, threshold=0.9, labelled_share=0.5)
+    write("cutout_seed2", [0.91], seed=2, config={"cutout": 8})   # no recipe run has seed 2
+
+    table = selftraining_summary(tmp_path)
+    assert list(table.index) == [("the recipe", 0), ("the recipe", 1), ("the recipe", 2), ("8-pixel cutout", 0),
+                                 ("pseudo-labels of VAE and GAN only", 1), ("pseudo-labels of VAE and GAN only", 2),
+                                 ("width 32", 0), ("width 32, threshold 0.9, labelled share 0.5", 1)]
+    recipe = table.loc["the recipe"]
+    assert list(recipe.runs) == [2, 2, 3]   # a round shared by two files counts once; two draws of seed 0 twice
+    assert list(recipe["seeds"]) == ["0, 1", "0, 1", "0, 1"]
+    assert recipe.loc[2, "selection mean"] == 0.96 and recipe.loc[2, "selection range"] == "0.950-0.970"
+    assert recipe.loc[1, "report mean"] == 0.945 and recipe.loc[1, "selection minus the recipe (seeds)"] == ""
+    # paired on seed 0, round for round; the recipe's two draws of seed 0 in round 2 are averaged first (0.96)
+    assert table.loc[("pseudo-labels of VAE and GAN only", 1), "selection minus the recipe (seeds)"] == "+0.020 (1)"
+    assert table.loc[("pseudo-labels of VAE and GAN only", 2), "selection minus the recipe (seeds)"] == "+0.010 (1)"
+    assert table.loc[("width 32", 0), "report minus the recipe (seeds)"] == "-0.020 (1)"
+    assert table.loc[("width 32, threshold 0.9, labelled share 0.5", 1), "selection minus the recipe (seeds)"] == (
+        "+0.010 (1)")
+    assert table.loc[("8-pixel cutout", 0), "selection minus the recipe (seeds)"] == ""   # nothing to pair with
+    with pytest.raises(FileNotFoundError, match="hands_selftraining"):
+        selftraining_summary(tmp_path / "empty")
 
 
 def test_out_of_fold_students_never_predict_an_image_whose_pseudo_label_they_saw(monkeypatch):

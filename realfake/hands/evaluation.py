@@ -107,69 +107,126 @@ def levers_table(path) -> "pd.DataFrame":
     return _readable_scores(pd.DataFrame(levers).set_index("lever"))
 
 
+# The parts of a lever's name that change round 0 (the supervised network); the others change the rounds after it.
+ROUND_ZERO_PARTS = ("width", "group head", "consistency", "residual input", "cutout", "bf16", "ema")
+
+
+def _lever_and_draw(run: dict) -> tuple[dict, str]:
+    """What a results file of benchmarks/hands_selftraining.py measured, in words: the lever (part -> words: the
+    settings that make it another recipe) and the draw (what makes it another sample of that recipe: seeds, threads,
+    device)."""
+    settings, config = run["self_training"], run.get("config", {})
+    # the runs before the --width option all trained the levers' base width
+    lever = {"width": f"width {config.get('model', {}).get('width', LEVERS_BASE_CONFIG['model']['width'])}",
+             "threshold": f"threshold {settings['threshold']:g}",
+             "labelled share": f"labelled share {settings['labelled_share']:g}"}
+    if config.get("group_weight"):
+        lever["group head"] = f"generator head (loss weight {config['group_weight']:g})"
+    if config.get("consistency_weight"):
+        lever["consistency"] = (f"consistency (weight {config['consistency_weight']:g},"
+                                f" threshold {config.get('consistency_threshold', CONSISTENCY_THRESHOLD):g})")
+    if config.get("model", {}).get("name") == "handnet_residual":
+        lever["residual input"] = "high-pass residual input"
+    if config.get("cutout"):
+        lever["cutout"] = f"{config['cutout']}-pixel cutout"
+    if config.get("cpu_bf16"):
+        lever["bf16"] = "bfloat16 on the CPU"
+    if config.get("ema_decay"):
+        lever["ema"] = f"moving average of weights (decay {config['ema_decay']:g})"
+    if settings.get("folds"):
+        lever["folds"] = f"out-of-fold pseudo-labels ({settings['folds']} parts)"
+    if settings.get("pseudo_label_classes") is not None:
+        lever["pseudo-label classes"] = ("pseudo-labels of " + " and ".join(
+            CLASS_NAMES[c] for c in settings["pseudo_label_classes"]) + " only")
+    students = settings.get("students") or {}
+    noise = [f"{students['cutout']}-pixel cutout"] if students.get("cutout") else []
+    noise += [f"dropout {students['model']['dropout']:g}"] if "dropout" in students.get("model", {}) else []
+    if noise:
+        lever["students"] = "noised students (" + ", ".join(noise) + ")"
+    last_round = settings.get("last_round") or {}
+    changes = [f"width {last_round['model']['width']}"] if "width" in last_round.get("model", {}) else []
+    changes += [f"{last_round['epochs']} epochs"] if "epochs" in last_round else []
+    if changes:
+        lever["last round"] = "last round " + ", ".join(changes)
+
+    draw = [f"seed {config['seed']}"] if config.get("seed", 0) else []   # the benchmark's default training seed is 0
+    draw += [f"last round seed {last_round['seed']}"] if "seed" in last_round else []
+    # Threads add up sums in another order, so they make another draw of the same seed. A file whose
+    # rounds all came from checkpoints was trained by an earlier call: its thread count says nothing.
+    if run.get("threads", 1) != 1 and not all(row["resumed from a checkpoint"] for row in run["rounds"]):
+        draw.append(f"{run['threads']} threads")
+    if run.get("device", "cpu") != "cpu":   # a GPU trains in bfloat16: another draw again
+        draw.append(f"on {run['device']}")
+    if run.get("label"):   # benchmark --label: what tells this run apart from another with its settings
+        draw.append(run["label"])
+    return lever, ", ".join(draw)
+
+
+def _selftraining_runs(folder) -> list[tuple[dict, str, dict]]:
+    """(lever, draw, run) for every results file of benchmarks/hands_selftraining.py in `folder`, by file name."""
+    import json
+    runs = [json.loads(path.read_text()) for path in sorted(Path(folder).glob("*.json"))]
+    if not runs:
+        raise FileNotFoundError(f"no results of benchmarks/hands_selftraining.py in {folder}")
+    return [(*_lever_and_draw(run), run) for run in runs]
+
+
 def selftraining_table(folder) -> "pd.DataFrame":
     """The files written by benchmarks/hands_selftraining.py (one per variant), one row per variant and
     round: its scores on the two halves of the matching validation, pseudo-labels and wall time."""
-    import json
-
     import pandas as pd
     rows = []
-    for path in sorted(Path(folder).glob("*.json")):
-        run = json.loads(path.read_text())
-        settings = run["self_training"]
-        variant = f"threshold {settings['threshold']:g}, labelled share {settings['labelled_share']:g}"
-        base_width = LEVERS_BASE_CONFIG["model"]["width"]   # the runs before the --width option all trained it
-        config = run.get("config", {})
-        width = config.get("model", {}).get("width", base_width)
-        if width != base_width:
-            variant = f"width {width}, " + variant
-        if config.get("group_weight"):
-            variant += f", generator head (loss weight {config['group_weight']:g})"
-        if config.get("consistency_weight"):
-            variant += (f", consistency (weight {config['consistency_weight']:g},"
-                        f" threshold {config.get('consistency_threshold', CONSISTENCY_THRESHOLD):g})")
-        if config.get("model", {}).get("name") == "handnet_residual":
-            variant += ", high-pass residual input"
-        if config.get("cutout"):
-            variant += f", {config['cutout']}-pixel cutout"
-        if config.get("cpu_bf16"):
-            variant += ", bfloat16 on the CPU"
-        if config.get("ema_decay"):
-            variant += f", moving average of weights (decay {config['ema_decay']:g})"
-        if settings.get("folds"):
-            variant += f", out-of-fold pseudo-labels ({settings['folds']} parts)"
-        if settings.get("pseudo_label_classes") is not None:
-            kept = " and ".join(CLASS_NAMES[c] for c in settings["pseudo_label_classes"])
-            variant += f", pseudo-labels of {kept} only"
-        students = settings.get("students") or {}
-        noise = [f"{students['cutout']}-pixel cutout"] if students.get("cutout") else []
-        noise += [f"dropout {students['model']['dropout']:g}"] if "dropout" in students.get("model", {}) else []
-        if noise:
-            variant += ", noised students (" + ", ".join(noise) + ")"
-        if config.get("seed", 0):   # the benchmark's default training seed is 0
-            variant += f", seed {config['seed']}"
-        last_round = settings.get("last_round") or {}
-        changes = [f"width {last_round['model']['width']}"] if "width" in last_round.get("model", {}) else []
-        changes += [f"{last_round['epochs']} epochs"] if "epochs" in last_round else []
-        changes += [f"seed {last_round['seed']}"] if "seed" in last_round else []
-        if changes:
-            variant += ", last round " + ", ".join(changes)
-        # Threads add up sums in another order, so they make another draw of the same seed. A file whose
-        # rounds all came from checkpoints was trained by an earlier call: its thread count says nothing.
-        if run.get("threads", 1) != 1 and not all(row["resumed from a checkpoint"] for row in run["rounds"]):
-            variant += f", {run['threads']} threads"
-        if run.get("device", "cpu") != "cpu":   # a GPU trains in bfloat16: another draw again
-            variant += f", on {run['device']}"
-        if run.get("label"):   # benchmark --label: what tells this run apart from another with its settings
-            variant += f", {run['label']}"
+    base_width = f"width {LEVERS_BASE_CONFIG['model']['width']}"   # named in the runs that changed it only
+    for lever, draw, run in _selftraining_runs(folder):
+        variant = ", ".join([words for words in lever.values() if words != base_width] + ([draw] if draw else []))
         if run.get("stopped"):   # a note added by hand when a run was cut short
             variant += f" (stopped after round {run['rounds'][-1]['round']})"
         rows += [{"variant": variant, **row} for row in run["rounds"]]
-    if not rows:
-        raise FileNotFoundError(f"no results of benchmarks/hands_selftraining.py in {folder}")
     frame = pd.DataFrame(rows).set_index(["variant", "round"])
     frame["pseudo-labels real / VAE / GAN"] = frame["pseudo-labels real / VAE / GAN"].map(
         lambda counts: "not recorded" if counts is None else " / ".join(map(str, counts)) if sum(counts) else "-")
     frame.loc[frame.index.get_level_values("round") == 0, "pseudo-labels real / VAE / GAN"] = "-"   # supervised
     frame["minutes"] = frame.pop("seconds").map(lambda s: None if s is None or pd.isna(s) else round(s / 60, 1))
     return _readable_scores(frame.drop(columns="resumed from a checkpoint"))
+
+
+def selftraining_summary(folder, recipe: dict | None = None) -> "pd.DataFrame":
+    """The self-training results in a few rows: one per lever and round, over every run (seed, draw) that reached
+    that round. A lever is named by what it changes from `recipe` (default: the committed FAST_CONFIG with
+    SELF_TRAINING); round 0 depends only on the network's training, so its rows name only those changes (e.g. the
+    width-32 network's round 0, shared by its self-training variants). Per row: how many runs, their mean score on
+    each half, the range on the selection half, and the mean difference from the recipe run with the same training
+    seed at the same round (several draws of one seed are averaged first), with the number of seeds paired."""
+    import pandas as pd
+
+    from .config import FAST_CONFIG, SELF_TRAINING
+    recipe_lever, _ = _lever_and_draw({**(recipe or {"config": FAST_CONFIG, "self_training": SELF_TRAINING}),
+                                       "rounds": []})
+
+    def changes(lever: dict, parts) -> str:
+        return ", ".join(words for part, words in lever.items() if part in parts and words != recipe_lever.get(part))
+
+    rows = [{"lever": changes(lever, ROUND_ZERO_PARTS if row["round"] == 0 else lever) or "the recipe",
+             "seed": run.get("config", {}).get("seed", 0), **row}
+            for lever, _, run in _selftraining_runs(folder) for row in run["rounds"]]
+    frame = pd.DataFrame(rows)
+    # one row per run and round: a round 0 shared by several files (resumed from one checkpoint) counts once
+    frame = frame.drop_duplicates(["lever", "round", "seed", "selection balanced accuracy", "report balanced accuracy"])
+    halves = ("selection", "report")
+    scores = [f"{half} balanced accuracy" for half in halves]
+    recipe_means = frame[frame.lever == "the recipe"].groupby(["round", "seed"])[scores].mean()
+    summary = []
+    for (lever, round_), runs in frame.groupby(["lever", "round"]):
+        paired = runs.merge(recipe_means.add_suffix(" (recipe)"), left_on=["round", "seed"], right_index=True)
+        selection = runs["selection balanced accuracy"]
+        row = {"lever": lever, "round": round_, "runs": len(runs), "seeds": ", ".join(map(str, sorted(set(runs.seed)))),
+               "selection mean": selection.mean(), "selection range": f"{selection.min():.3f}-{selection.max():.3f}",
+               "report mean": runs["report balanced accuracy"].mean()}
+        for half, score in zip(halves, scores):
+            row[f"{half} minus the recipe (seeds)"] = (
+                "" if lever == "the recipe" or paired.empty else
+                f"{(paired[score] - paired[f'{score} (recipe)']).mean():+.3f} ({len(paired)})")
+        summary.append(row)
+    table = pd.DataFrame(summary)
+    table = table.assign(order=table.lever != "the recipe").sort_values(["order", "lever", "round"], kind="stable")
+    return table.drop(columns="order").set_index(["lever", "round"]).round(3)
