@@ -19,13 +19,14 @@ def save_figure(fig, path: Path | str) -> Path:
 
 
 def image_grid(images, titles=None, ncols: int = 8, scale: float = 1.3, suptitle: str | None = None):
-    """A grid of images (uint8 tensors 1 x H x W or 3 x H x W, or arrays) with optional titles."""
+    """A grid of images (uint8 tensors 1 x H x W or 3 x H x W, or arrays; None leaves a cell blank) with optional
+    titles."""
     n = len(images)
     nrows = max(1, -(-n // ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * scale, nrows * scale * 1.15), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
-        if i >= n:
+        if i >= n or images[i] is None:
             continue
         image = images[i]
         if isinstance(image, torch.Tensor):
