@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -114,8 +115,9 @@ def main() -> None:
             half: round(balanced_accuracy_if_only(val.labels[rows], everyone[rows]), 4)
             for half, (_, rows) in halves.items()},
         "wrong in every network": [
-            {"image": shown(val.names[i]), "class": CLASS_NAMES[val.labels[i]], "predicted (most networks)":
-             CLASS_NAMES[most_predicted[i]], "generator": val.sources[i] if val.labels[i] else "-", "half": half_of[i]}
+            {"image": os.path.relpath(val.names[i], root),   # as the repository names it (links not followed)
+             "class": CLASS_NAMES[val.labels[i]], "predicted (most networks)": CLASS_NAMES[most_predicted[i]],
+             "generator": val.sources[i] if val.labels[i] else "-", "half": half_of[i]}
             for i in torch.nonzero(everyone).flatten().tolist()],
     }
     out = args.out or root / "results" / "hands_shared_mistakes.json"
