@@ -62,12 +62,12 @@ def load_network(path: Path) -> tuple[torch.nn.Module, dict]:
 def default_networks(root: Path) -> list[Path]:
     """The clean notebook's matching model, and the last round checkpoint of every run in
     results/checkpoints/hands_selftraining/ (`<run>_round<r>.pt`), in name order."""
-    last = {}
+    last = {}   # run -> (its highest round, that round's checkpoint)
     for path in (root / "results" / "checkpoints" / "hands_selftraining").glob("*_round*.pt"):
         run, _, round_ = path.stem.rpartition("_round")
-        if round_.isdigit() and int(round_) >= int(last.get(run, path).stem.rpartition("_round")[2]):
-            last[run] = path
-    return [root / "model_best" / "validation_matching"] + [last[run] for run in sorted(last)]
+        if round_.isdigit():
+            last[run] = max(last.get(run, (-1, None)), (int(round_), path))
+    return [root / "model_best" / "validation_matching"] + [last[run][1] for run in sorted(last)]
 
 
 def main() -> None:

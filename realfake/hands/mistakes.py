@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..metrics import balanced_accuracy
 from ..plots import image_grid
 from ..train import to_input
 from .data import CLASS_NAMES, HandData
@@ -28,7 +29,8 @@ def features(model: torch.nn.Module, pixels: torch.Tensor, device="cpu", batch_s
     try:
         for part in pixels.split(batch_size):
             x = to_input(part.to(device))
-            model(x), model(x.flip(3))
+            model(x)
+            model(x.flip(3))
     finally:
         hook.remove()
     return torch.cat([(seen[i] + seen[i + 1]) / 2 for i in range(0, len(seen), 2)]).cpu()
@@ -52,6 +54,13 @@ def sibling_ranks(model, train: HandData, held_out: HandData, rows, device="cpu"
     return result
 
 
+def _mistakes(labels: torch.Tensor, probs: torch.Tensor, generated_only: bool = False) -> list[int]:
+    """The rows whose prediction is wrong (of a generated image only, if asked), the most confident first."""
+    predicted = probs.argmax(1)
+    wrong = torch.nonzero((predicted != labels) & ((labels > 0) if generated_only else True)).flatten()
+    return wrong[probs[wrong, predicted[wrong]].argsort(descending=True)].tolist()
+
+
 def mistakes_table(model, train: HandData, held_out: HandData, probs: torch.Tensor, device="cpu",
                    n_nearest: int = 5) -> "pd.DataFrame":
     """One row per misclassified held-out image, most confident first: its class and prediction, its generator,
@@ -59,8 +68,7 @@ def mistakes_table(model, train: HandData, held_out: HandData, probs: torch.Tens
     feature similarity, and the classes of the nearest training images."""
     import pandas as pd
     predicted = probs.argmax(1)
-    wrong = torch.nonzero(predicted != held_out.labels).flatten()
-    wrong = wrong[probs[wrong, predicted[wrong]].argsort(descending=True)].tolist()
+    wrong = _mistakes(held_out.labels, probs)
     neighbours = sibling_ranks(model, train, held_out, wrong, device, n_nearest)
     return pd.DataFrame([{
         "image": held_out.names[i], "class": CLASS_NAMES[held_out.labels[i]], "predicted": CLASS_NAMES[predicted[i]],
@@ -78,8 +86,7 @@ def plot_mistakes_with_siblings(model, train: HandData, held_out: HandData, prob
     `n_siblings` training images of its generator, then its `n_nearest` nearest training images by the network's
     features, each titled with its class."""
     predicted = probs.argmax(1)
-    wrong = torch.nonzero((predicted != held_out.labels) & (held_out.labels > 0)).flatten()
-    wrong = wrong[probs[wrong, predicted[wrong]].argsort(descending=True)][:n].tolist()
+    wrong = _mistakes(held_out.labels, probs, generated_only=True)[:n]
     images, titles = [], []
     for i, near in zip(wrong, sibling_ranks(model, train, held_out, wrong, device, n_nearest)):
         siblings = near["siblings"][:n_siblings]
@@ -101,4 +108,4 @@ def shared_mistakes(labels: torch.Tensor, predictions: list[torch.Tensor]) -> to
 def balanced_accuracy_if_only(labels: torch.Tensor, wrong: torch.Tensor, n_classes: int = len(CLASS_NAMES)) -> float:
     """The balanced accuracy of a network that got exactly the `wrong` images (a boolean mask) wrong: the most a
     network can score if it still makes those mistakes."""
-    return sum(1 - float(wrong[labels == c].float().mean()) for c in range(n_classes)) / n_classes
+    return balanced_accuracy(labels, torch.where(wrong, (labels + 1) % n_classes, labels), n_classes)
