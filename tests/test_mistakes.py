@@ -85,6 +85,9 @@ def test_the_benchmark_loads_a_stored_model_and_a_round_checkpoint_alike(tmp_pat
     with pytest.raises(SystemExit, match="broken_round0.pt is not a readable round checkpoint"):
         benchmark.load_network(tmp_path / "broken_round0.pt")
     assert (tmp_path / "broken_round0.pt").exists()   # named, and left where the user put it
+    (tmp_path / "empty_folder").mkdir()
+    with pytest.raises(SystemExit, match="empty_folder: no usable model record"):
+        benchmark.load_network(tmp_path / "empty_folder")
 
 
 def test_by_default_the_benchmark_reads_the_last_round_of_every_checkpointed_run(tmp_path):
