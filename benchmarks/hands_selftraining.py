@@ -14,6 +14,7 @@ a round resumed from a finished checkpoint says so and has no time.
     python benchmarks/hands_selftraining.py --threshold 0.8 --labelled-share 0.3   # a variant
     python benchmarks/hands_selftraining.py --width 32                       # the narrower network
     python benchmarks/hands_selftraining.py --last-round-width 64            # a wider student in the last round
+    python benchmarks/hands_selftraining.py --width 64 --depth 4 --cpu-bf16  # the searched network (bfloat16: 2x)
     python benchmarks/hands_selftraining.py --last-round-seed 102 --checkpoint C   # the last round drawn again
     python benchmarks/hands_selftraining.py --group-weight 0.5               # + a head that names the generator
     python benchmarks/hands_selftraining.py --consistency-weight 1           # + FixMatch-style consistency on the pool
@@ -53,6 +54,7 @@ def variant_name(args) -> str:
     """The results file's stem: the self-training settings, then every setting that differs from the recipe's."""
     changes = [
         (args.width != LEVERS_BASE_CONFIG["model"]["width"], f"_width{args.width}"),   # files without one: width 32
+        (args.depth != FAST_CONFIG["model"]["depth"], f"_depth{args.depth}"),
         (args.group_weight, f"_groups{args.group_weight:g}"),
         (args.consistency_weight, f"_consistency{args.consistency_weight:g}_at{args.consistency_threshold:g}"),
         (args.ema_decay, f"_ema{args.ema_decay:g}"),
@@ -79,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--labelled-share", type=float, default=SELF_TRAINING["labelled_share"])
     parser.add_argument("--epochs", type=int, default=FAST_CONFIG["epochs"])
     parser.add_argument("--width", type=int, default=FAST_CONFIG["model"]["width"], help="channels of the first block")
+    parser.add_argument("--depth", type=int, default=FAST_CONFIG["model"]["depth"],
+                        help="pooling blocks (configs/hands_best.json, the searched network: width 64, depth 4)")
     parser.add_argument("--last-round-width", type=int, default=None, help="another width for the last round's student")
     parser.add_argument("--last-round-epochs", type=int, default=None, help="other epochs for the last round")
     parser.add_argument("--last-round-seed", type=int, default=None, help="another seed for the last round (its noise)")
@@ -141,7 +145,7 @@ def main():
     out = Path(args.out) if args.out else root / "results" / "hands_selftraining" / f"{variant}.json"
     train, val, halves, pool = matching_benchmark_setup(root, SEED, args.limit)
     groups, generators = generator_targets(train)
-    network = {**FAST_CONFIG["model"], "width": args.width}
+    network = {**FAST_CONFIG["model"], "width": args.width, "depth": args.depth}
     if args.group_weight:   # HandNet plus a head that names each labelled generated image's generator
         network.update(name="handnet_groups", n_groups=len(generators))
     if args.residual_input:

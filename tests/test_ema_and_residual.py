@@ -77,7 +77,9 @@ def test_the_self_training_table_names_the_levers(tmp_path):
     for name, config in (("ema", {"model": {"name": "handnet", "width": 48}, "ema_decay": 0.99}),
                          ("residual", {"model": {"name": "handnet_residual", "width": 48}, "seed": 2}),
                          ("cutout", {"model": {"name": "handnet", "width": 48}, "cutout": 8}),
-                         ("bf16", {"model": {"name": "handnet", "width": 48}, "cpu_bf16": True, "seed": 4})):
+                         ("bf16", {"model": {"name": "handnet", "width": 48}, "cpu_bf16": True, "seed": 4}),
+                         ("deeper", {"model": {"name": "handnet", "width": 64, "depth": 4}, "cpu_bf16": True}),
+                         ("depth3", {"model": {"name": "handnet", "width": 48, "depth": 3}, "seed": 5})):
         (tmp_path / f"{name}.json").write_text(json.dumps(selftraining_run(
             0.8, [0.9], labelled_share=0.3, resumed_rounds=(), config=config, threads=2 if name == "cutout" else 1)))
     noised = selftraining_run(0.8, [0.9, 0.95], labelled_share=0.3, config={"model": {"width": 48}})
@@ -95,4 +97,6 @@ def test_the_self_training_table_names_the_levers(tmp_path):
                         "width 48, threshold 0.8, labelled share 0.3, high-pass residual input, seed 2",
                         "width 48, threshold 0.8, labelled share 0.3, moving average of weights (decay 0.99)",
                         "width 48, threshold 0.8, labelled share 0.3, noised students (8-pixel cutout, dropout 0.3)",
-                        "width 48, threshold 0.8, labelled share 0.3, seed 3, on cuda"]
+                        "width 48, threshold 0.8, labelled share 0.3, seed 3, on cuda",
+                        "width 48, threshold 0.8, labelled share 0.3, seed 5",   # depth 3 is the recipe's: not named
+                        "width 64, threshold 0.8, labelled share 0.3, depth 4, bfloat16 on the CPU"]

@@ -148,6 +148,8 @@ def test_the_benchmark_names_its_results_file_by_what_differs_from_the_recipe():
             == "rounds2_threshold0.8_share0.3_epochs12_width48_seed2_studentcutout8_studentdropout0.3")
     assert (benchmark.variant_name(parser.parse_args(["--pseudo-label-classes", "VAE", "GAN"]))
             == "rounds2_threshold0.8_share0.3_epochs12_width48_pseudolabelsVAE_GAN")
+    assert (benchmark.variant_name(parser.parse_args(["--width", "64", "--depth", "4", "--cpu-bf16"]))
+            == "rounds2_threshold0.8_share0.3_epochs12_width64_depth4_cpubf16")
     with pytest.raises(SystemExit):
         parser.parse_args(["--pseudo-label-classes", "fake"])
 

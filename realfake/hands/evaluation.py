@@ -108,7 +108,7 @@ def levers_table(path) -> "pd.DataFrame":
 
 
 # The parts of a lever's name that change round 0 (the supervised network); the others change the rounds after it.
-ROUND_ZERO_PARTS = ("width", "group head", "consistency", "residual input", "cutout", "bf16", "ema")
+ROUND_ZERO_PARTS = ("width", "depth", "group head", "consistency", "residual input", "cutout", "bf16", "ema")
 
 
 def _lever_and_draw(run: dict) -> tuple[dict, str]:
@@ -120,6 +120,9 @@ def _lever_and_draw(run: dict) -> tuple[dict, str]:
     lever = {"width": f"width {config.get('model', {}).get('width', LEVERS_BASE_CONFIG['model']['width'])}",
              "threshold": f"threshold {settings['threshold']:g}",
              "labelled share": f"labelled share {settings['labelled_share']:g}"}
+    depth = config.get("model", {}).get("depth", LEVERS_BASE_CONFIG["model"]["depth"])
+    if depth != LEVERS_BASE_CONFIG["model"]["depth"]:   # named only where changed, so older names stay as they were
+        lever["depth"] = f"depth {depth}"
     if config.get("group_weight"):
         lever["group head"] = f"generator head (loss weight {config['group_weight']:g})"
     if config.get("consistency_weight"):
