@@ -44,7 +44,11 @@ def plot_copies(copies: "pd.DataFrame", data: HandData, n: int = 8):
     row_of = {name: i for i, name in enumerate(data.names)}
     shown = copies.head(n)
     images = [data.pixels[row_of[name]] for name in shown["image"]] + [data.pixels[row_of[name]] for name in shown["copy of"]]
-    titles = ([f"{name.split('/')[-1]}\n({label})" for name, label in zip(shown["image"], shown["class"])] +
-              [f"{name.split('/')[-1]}\n({label})" for name, label in zip(shown["copy of"], shown["its class"])])
-    return image_grid(images, titles, ncols=max(1, len(shown)), scale=1.6,
-                      suptitle="Labelled images (top) that copy an image of another class (bottom)")
+    def title(name, label):   # one line: two-line titles run into the row above
+        return f"{name.split('/')[-1].rsplit('.', 1)[0]} ({label})"
+    titles = ([title(name, label) for name, label in zip(shown["image"], shown["class"])] +
+              [title(name, label) for name, label in zip(shown["copy of"], shown["its class"])])
+    figure = image_grid(images, titles, ncols=max(1, len(shown)), scale=1.6,
+                        suptitle="Labelled images (top) that copy an image of another class (bottom)")
+    figure.subplots_adjust(hspace=0.3)   # room for the lower row's titles
+    return figure
