@@ -66,4 +66,4 @@ def test_labelled_copies_across_classes_and_test_copies_name_both_images():
     assert test[["image", "its class", "its generator"]].values.tolist() == [["test_1.jpeg", "real", "-"]]
     figure = plot_copies(table, data)
     assert [ax.get_title() for ax in figure.axes if ax.get_title()] == [
-        "img3.jpeg\n(VAE)", "img5.jpeg\n(GAN)", "img0.jpeg\n(real)", "img4.jpeg\n(VAE)"]
+        "img3 (VAE)", "img5 (GAN)", "img0 (real)", "img4 (VAE)"]
