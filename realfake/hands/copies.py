@@ -43,11 +43,11 @@ def plot_copies(copies: "pd.DataFrame", data: HandData, n: int = 8):
     from ..plots import image_grid
     row_of = {name: i for i, name in enumerate(data.names)}
     shown = copies.head(n)
-    images = [data.pixels[row_of[name]] for name in shown["image"]] + [data.pixels[row_of[name]] for name in shown["copy of"]]
-    def title(name, label):   # one line: two-line titles run into the row above
-        return f"{name.split('/')[-1].rsplit('.', 1)[0]} ({label})"
-    titles = ([title(name, label) for name, label in zip(shown["image"], shown["class"])] +
-              [title(name, label) for name, label in zip(shown["copy of"], shown["its class"])])
+    pairs = [(shown["image"], shown["class"]), (shown["copy of"], shown["its class"])]   # top row, bottom row
+    images = [data.pixels[row_of[name]] for names, _ in pairs for name in names]
+    # one line per title: two-line titles run into the row above; file names without their extension
+    titles = [f"{name.split('/')[-1].rsplit('.', 1)[0]} ({label})" for names, labels in pairs
+              for name, label in zip(names, labels)]
     figure = image_grid(images, titles, ncols=max(1, len(shown)), scale=1.6,
                         suptitle="Labelled images (top) that copy an image of another class (bottom)")
     figure.subplots_adjust(hspace=0.3)   # room for the lower row's titles
