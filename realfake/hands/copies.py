@@ -7,6 +7,8 @@ these tables say which they are.
 """
 from __future__ import annotations
 
+from pathlib import PurePosixPath
+
 import torch
 
 from ..dedup import near_copies
@@ -46,7 +48,7 @@ def plot_copies(copies: "pd.DataFrame", data: HandData, n: int = 8):
     pairs = [(shown["image"], shown["class"]), (shown["copy of"], shown["its class"])]   # top row, bottom row
     images = [data.pixels[row_of[name]] for names, _ in pairs for name in names]
     # one line per title: two-line titles run into the row above; file names without their extension
-    titles = [f"{name.split('/')[-1].rsplit('.', 1)[0]} ({label})" for names, labels in pairs
+    titles = [f"{PurePosixPath(name).stem} ({label})" for names, labels in pairs
               for name, label in zip(names, labels)]
     figure = image_grid(images, titles, ncols=max(1, len(shown)), scale=1.6,
                         suptitle="Labelled images (top) that copy an image of another class (bottom)")
