@@ -143,7 +143,7 @@ def load_image_folder(folder, size: int = 32, keep_unreadable: bool = False,
     cache_file = None
     if cache_dir is not None:
         cache_file = Path(cache_dir) / f"{folder.name}-{_cache_key(files, size, keep_unreadable, mode)}.pt"
-        cached = load_torch_state(cache_file, "image cache")
+        cached = load_torch_state(cache_file, "image cache", rebuildable=True)
         if cached is not None:
             report = pd.DataFrame([tuple(row) for row in cached["report"]],
                                   columns=["folder", "file", "reason", "action"])

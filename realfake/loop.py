@@ -112,7 +112,7 @@ def resume_point(checkpoint: Path | None, config: dict, fingerprint: str | None,
         return None, "no checkpoint file given: training from the start"
     if retrain:
         return None, "retraining was asked for: the checkpoint is ignored"
-    saved = load_torch_state(checkpoint, "checkpoint")
+    saved = load_torch_state(checkpoint, "checkpoint", rebuildable=True)
     if saved is None:
         return None, f"no usable checkpoint at {shown(checkpoint)}: training from the start"
     for key, value in (("config", config), ("fingerprint", fingerprint), ("code", code)):

@@ -4,9 +4,15 @@ Every file the suite writes for later runs (caches, checkpoints, stored models, 
 CSV) goes through `atomic_*`: the bytes land in a temporary file in the same folder, which then
 replaces the target in one rename. A crash or a full disk leaves the old file, never half a file.
 
-Reading is the other half: `load_torch_state` and `read_json` return None for a missing file,
-and for an unreadable one they say which file and why, move it aside to `<name>.corrupt` (so
-it is kept for inspection but no longer in the way) and return None, so the caller rebuilds it.
+Reading is the other half: `load_torch_state` and `read_json` return None for a missing file.
+For a file whose *content* is damaged (a cut-short zip, bytes that are not JSON) they say which
+file and why, and then:
+  * a rebuildable file (a cache, a checkpoint: the caller passes `rebuildable=True`) is moved aside to
+    `<name>.corrupt` (kept for inspection, git-ignored) and None is returned, so the caller rebuilds it;
+  * anything else (the default: a stored model, a tracked record) raises `UnreadableState`, left in place:
+    the code never moves or renames a file that a person may have committed.
+A failure that says nothing about the content (out of memory, too many open files, an I/O error)
+is raised as it is and never sets a file aside.
 """
 from __future__ import annotations
 
@@ -56,8 +62,18 @@ def atomic_torch_save(obj, path: Path | str) -> Path:
     return atomic_write_bytes(path, buffer.getvalue())
 
 
+class UnreadableState(ValueError):
+    """A state file that is not rebuildable (a stored model, a tracked record) is damaged; it is left in place."""
+
+
+def _read(path: Path) -> bytes:
+    """The file's bytes. Reading is kept apart from parsing: an error here (EMFILE, EIO, out of memory) says
+    nothing about the content and propagates as it is; an error while parsing the bytes means damage."""
+    return path.read_bytes()
+
+
 def set_aside(path: Path, what: str, reason: str) -> None:
-    """Warn that `path` is unreadable and move it to `<path>.corrupt` so it can be rebuilt."""
+    """Warn that `path` is unreadable and move it to `<path>.corrupt` so it can be rebuilt (rebuildable files only)."""
     message = f"{what} {shown(path)} is unreadable ({reason}); it will be rebuilt"
     try:
         os.replace(path, path.with_name(path.name + ".corrupt"))
@@ -67,8 +83,16 @@ def set_aside(path: Path, what: str, reason: str) -> None:
     warnings.warn(message, stacklevel=3)
 
 
-def load_torch_state(path: Path | str, what: str = "state file", map_location="cpu"):
-    """The object saved in `path`, or None if it is missing or unreadable (then named and set aside).
+def _damaged(path: Path, what: str, error: BaseException, rebuildable: bool) -> None:
+    detail = str(error).splitlines()[0][:200] if str(error) else "no detail"
+    reason = f"{type(error).__name__}: {detail}"
+    if not rebuildable:
+        raise UnreadableState(f"{what} {shown(path)} is unreadable ({reason}); it is left as it is") from error
+    set_aside(path, what, reason)
+
+
+def load_torch_state(path: Path | str, what: str = "state file", map_location="cpu", rebuildable: bool = False):
+    """The object saved in `path`, or None if it is missing (or damaged and rebuildable: then named and set aside).
 
     Loads with weights_only=True: state files hold only tensors and plain Python values, so a
     tampered file cannot run code, and torch's advice to pass weights_only=False never applies.
@@ -77,24 +101,34 @@ def load_torch_state(path: Path | str, what: str = "state file", map_location="c
     if not path.exists():
         return None
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any failure to read means "rebuild it"
-        set_aside(path, what, f"{type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else 'no detail'}")
+        data = _read(path)
+    except FileNotFoundError:
+        return None
+    try:
+        return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+    except MemoryError:
+        raise
+    except Exception as error:  # noqa: BLE001 - parsing bytes in memory fails only on what they hold
+        _damaged(path, what, error, rebuildable)
         return None
 
 
-def read_json(path: Path | str, what: str = "JSON file") -> dict | None:
-    """The JSON object in `path`, or None if it is missing or unreadable (then named and set aside)."""
+def read_json(path: Path | str, what: str = "JSON file", rebuildable: bool = False) -> dict | None:
+    """The JSON object in `path`, or None if it is missing (or damaged and rebuildable: then named and set aside)."""
     path = Path(path)
     if not path.exists():
         return None
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
+        data = _read(path)
+    except FileNotFoundError:
+        return None
+    try:
+        value = json.loads(data.decode("utf-8"))
         if not isinstance(value, dict):
             raise ValueError(f"expected a JSON object, found {type(value).__name__}")
         return value
-    except (ValueError, UnicodeDecodeError, OSError) as error:
-        set_aside(path, what, f"{type(error).__name__}: {error}")
+    except (ValueError, UnicodeDecodeError) as error:
+        _damaged(path, what, error, rebuildable)
         return None
 
 

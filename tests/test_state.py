@@ -15,7 +15,7 @@ from realfake.dedup import data_fingerprint
 from realfake.hands.config import make_config
 from realfake.hands.fitting import fit_or_load
 from realfake.loop import TrainState, fit
-from realfake.model_store import INFO, WEIGHTS, config_differences, load_model, save_model
+from realfake.model_store import INFO, WEIGHTS, StoredModelError, config_differences, load_model, save_model
 from realfake.state import atomic_write_text, load_torch_state, read_json
 from realfake.tune import open_study, run_trials, save_best, suggest
 
@@ -77,26 +77,112 @@ CORRUPTIONS = {
 
 
 @pytest.mark.parametrize("kind", list(CORRUPTIONS))
-def test_corrupt_weights_are_named_and_the_model_retrained(data, tmp_path, kind):
+def test_corrupt_stored_weights_are_reported_and_left_in_place(data, tmp_path, kind):
     model, _ = fit_or_load(tmp_path, TINY, *data, device="cpu")
     weights = tmp_path / WEIGHTS
     good = weights.read_bytes()
-    weights.write_bytes(CORRUPTIONS[kind] if CORRUPTIONS[kind] is not None else good[:len(good) // 2])
-    with pytest.warns(UserWarning, match=rf"stored model weights .*{WEIGHTS} is unreadable .*rebuilt"):
-        again, record = fit_or_load(tmp_path, TINY, *data, device="cpu")
-    assert record["source"].startswith("trained now")
-    assert same_weights(again, model)                   # same seed, same model
-    assert (tmp_path / (WEIGHTS + ".corrupt")).exists()
-    assert load_model(tmp_path, TINY["model"], data_fingerprint(*data))[0] is not None   # rebuilt and loadable
+    bad = CORRUPTIONS[kind] if CORRUPTIONS[kind] is not None else good[:len(good) // 2]
+    weights.write_bytes(bad)
+    with pytest.raises(StoredModelError, match=rf"stored model weights .*{WEIGHTS} is unreadable .*left as it is.*"
+                                               r"git checkout .*REALFAKE_RETRAIN=1"):
+        fit_or_load(tmp_path, TINY, *data, device="cpu")
+    assert weights.read_bytes() == bad and not list(tmp_path.glob("*.corrupt"))   # never moved or renamed
+    again, record = fit_or_load(tmp_path, TINY, *data, device="cpu", retrain=True)   # what the message says to do
+    assert record["source"].startswith("trained now") and same_weights(again, model)   # same seed, same model
+    assert load_model(tmp_path, TINY["model"], data_fingerprint(*data))[0] is not None
 
 
-def test_corrupt_model_record_is_named_and_rebuilt(data, tmp_path):
+def test_corrupt_model_record_is_reported_and_left_in_place(data, tmp_path):
     fit_or_load(tmp_path, TINY, *data, device="cpu")
     (tmp_path / INFO).write_text('{"spec": {"name": "hand')       # a JSON file cut short
-    with pytest.warns(UserWarning, match=rf"stored model record .*{INFO} is unreadable \(JSONDecodeError"):
-        _, record = fit_or_load(tmp_path, TINY, *data, device="cpu")
-    assert record["source"].startswith("trained now")
-    assert read_json(tmp_path / INFO)["config"] == TINY
+    with pytest.raises(StoredModelError, match=rf"stored model record .*{INFO} is unreadable \(JSONDecodeError"):
+        fit_or_load(tmp_path, TINY, *data, device="cpu")
+    assert (tmp_path / INFO).read_text() == '{"spec": {"name": "hand'
+
+
+@pytest.mark.parametrize("error", [MemoryError(), OSError(24, "Too many open files")])
+def test_a_transient_read_error_never_sets_a_file_aside(data, tmp_path, monkeypatch, error):
+    fit_or_load(tmp_path, TINY, *data, device="cpu")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    def fail(*args, **kwargs):
+        raise error
+    monkeypatch.setattr("realfake.state._read", fail)
+    with pytest.raises(type(error)):
+        load_model(tmp_path, TINY["model"], data_fingerprint(*data))
+    checkpoint = tmp_path / "cache.pt"                       # even a rebuildable file stays where it is
+    torch.save({"a": 1}, checkpoint)
+    with pytest.raises(type(error)):
+        load_torch_state(checkpoint, "checkpoint", rebuildable=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(before + ["cache.pt"])
+
+
+def test_a_kill_inside_save_model_leaves_the_old_pair_or_the_new_pair(data, tmp_path, monkeypatch):
+    import realfake.model_store as store
+    old_model, history = fit_tiny(TINY, data)
+    save_model(tmp_path, old_model, TINY["model"], config=TINY, history=history, extra={"which": "old"})
+    new_model, _ = fit_tiny({**TINY, "seed": 1}, data)
+    real_rename, real_replace = store.os.rename, store.os.replace
+
+    class Killed(BaseException):
+        pass
+
+    def kill_on(name, after):
+        calls = {"n": 0}
+        def fake(*args):
+            calls["n"] += 1
+            if calls["n"] > after:
+                raise Killed()
+            return (real_rename if name == "rename" else real_replace)(*args)
+        return fake
+
+    def stored():
+        model, info = load_model(tmp_path, TINY["model"])
+        return info["which"], model
+
+    # killed before the commit point: the old pair, and the next save cleans up the staging folder
+    monkeypatch.setattr(store.os, "rename", kill_on("rename", 0))
+    with pytest.raises(Killed):
+        save_model(tmp_path, new_model, TINY["model"], config=TINY, history=history, extra={"which": "new"})
+    monkeypatch.setattr(store.os, "rename", real_rename)
+    which, model = stored()
+    assert which == "old" and same_weights(model, old_model)
+    # killed after the commit point, between moving the weights and the record: the new pair
+    monkeypatch.setattr(store.os, "replace", kill_on("replace", 1))
+    with pytest.raises(Killed):
+        save_model(tmp_path, new_model, TINY["model"], config=TINY, history=history, extra={"which": "new"})
+    monkeypatch.setattr(store.os, "replace", real_replace)
+    assert json.loads((tmp_path / INFO).read_text())["which"] == "old"    # the folder's own record is still old...
+    which, model = stored()
+    assert which == "new" and same_weights(model, new_model)                # ...but a reader sees the new pair
+    store.finish_save(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [WEIGHTS, INFO] or \
+        sorted(p.name for p in tmp_path.iterdir()) == sorted([INFO, WEIGHTS])
+    which, model = stored()
+    assert which == "new" and same_weights(model, new_model)
+
+
+def test_stored_models_load_by_network_version_not_source_text(data, tmp_path, monkeypatch):
+    import realfake.hands.model as hand_model
+    model, history = fit_tiny(TINY, data)
+    save_model(tmp_path, model, TINY["model"], config=TINY, history=history)
+    record = json.loads((tmp_path / INFO).read_text())
+    assert record["network_version"] == hand_model.NETWORK_VERSION and "arch_version" not in record
+    del record["network_version"]                          # a record stored before versions: version 1
+    (tmp_path / INFO).write_text(json.dumps(record))
+    assert load_model(tmp_path, TINY["model"])[0] is not None
+    monkeypatch.setattr(hand_model, "NETWORK_VERSION", hand_model.NETWORK_VERSION + 1)
+    loaded, reason = load_model(tmp_path, TINY["model"])
+    assert loaded is None and "version 1 of network 'handnet'" in reason
+
+
+def test_weights_that_do_not_fit_the_network_are_reported(data, tmp_path):
+    model, history = fit_tiny(TINY, data)
+    save_model(tmp_path, model, TINY["model"], config=TINY, history=history)
+    weights = torch.load(tmp_path / WEIGHTS, weights_only=True)
+    weights.pop(next(iter(weights)))
+    torch.save(weights, tmp_path / WEIGHTS)
+    with pytest.raises(StoredModelError, match="does not fit network 'handnet'.*raise NETWORK_VERSION"):
+        load_model(tmp_path, TINY["model"])
 
 
 def test_corrupt_checkpoint_is_named_and_training_starts_over(data, tmp_path):
@@ -180,15 +266,6 @@ def test_retrain_ignores_a_finished_checkpoint(data, tmp_path, monkeypatch):
     assert steps == []                                   # resumed: a finished run does not train again
     fit_tiny(TINY, data, checkpoint=checkpoint, retrain=True)
     assert len(steps) == 2 * 2                           # 2 epochs x 2 steps
-
-
-def test_stored_model_of_other_network_code_is_not_loaded(data, tmp_path, monkeypatch):
-    fit_or_load(tmp_path, TINY, *data, device="cpu")
-    info = json.loads((tmp_path / INFO).read_text())
-    info["arch_version"] = "old-network"
-    (tmp_path / INFO).write_text(json.dumps(info))
-    model, reason = load_model(tmp_path, TINY["model"], data_fingerprint(*data))
-    assert model is None and "network's code changed" in reason
 
 
 def test_early_stop_is_remembered(data, tmp_path):

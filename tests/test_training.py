@@ -301,7 +301,7 @@ def test_load_model_refuses(reference, module_data, tmp_path):
     loaded, reason = load_model(tmp_path / "best", config["model"], "0123456789abcdef")
     assert loaded is None and reason == "stored model was trained on other data (its data fingerprint differs)"
     loaded, reason = load_model(tmp_path / "nothing", config["model"], fingerprint)
-    assert loaded is None and reason.startswith("no usable model record in")
+    assert loaded is None and reason.startswith("no stored model in")
 
 
 def test_data_fingerprint(module_data):

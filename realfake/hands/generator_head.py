@@ -12,6 +12,10 @@ from torch import nn
 from ..models import register_model
 from .model import HandNet
 
+# Stored models load only into the version of these networks they were trained with: raise this number
+# whenever a network here changes its structure (layers, shapes, parameter names), not for other edits.
+NETWORK_VERSION = 1
+
 
 @register_model("handnet_groups")
 class HandNetWithGroups(HandNet):

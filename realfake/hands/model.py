@@ -5,6 +5,10 @@ from torch import nn
 
 from ..models import register_model
 
+# Stored models load only into the version of these networks they were trained with: raise this number
+# whenever a network here changes its structure (layers, shapes, parameter names), not for other edits.
+NETWORK_VERSION = 1
+
 
 def conv_bn(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.GELU())

@@ -14,6 +14,10 @@ import torch.nn.functional as F
 from ..models import register_model
 from .model import HandNet, conv_bn
 
+# Stored models load only into the version of these networks they were trained with: raise this number
+# whenever a network here changes its structure (layers, shapes, parameter names), not for other edits.
+NETWORK_VERSION = 1
+
 
 @register_model("handnet_residual")
 class HandNetResidual(HandNet):

@@ -16,6 +16,10 @@ from torch import nn
 
 from realfake.models import register_model
 
+# Stored models load only into the version of these networks they were trained with: raise this number
+# whenever a network here changes its structure (layers, shapes, parameter names), not for other edits.
+NETWORK_VERSION = 1
+
 
 class PretrainedWeightsUnavailable(RuntimeError):
     """ImageNet weights were requested but could not be loaded (offline, no cached copy)."""
