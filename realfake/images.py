@@ -89,6 +89,10 @@ def decode_image(data: bytes, size: int, allow_truncated: bool, mode: str = "L")
     try:
         image = Image.open(io.BytesIO(data))
         image.load()
+    except Image.DecompressionBombError as error:
+        raise NotAnImage(f"image too large to decode safely ({error})") from error
+    except (ValueError, SyntaxError, TypeError, EOFError, MemoryError) as error:   # PIL's other ways of saying "not an image"
+        raise NotAnImage(f"not a readable image ({type(error).__name__})") from error
     except OSError as error:
         truncated = "truncated" in str(error).lower()
         if not truncated or not allow_truncated:
@@ -114,15 +118,35 @@ def decode_image(data: bytes, size: int, allow_truncated: bool, mode: str = "L")
 
 
 def list_image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    """Every entry of `folder` but hidden ones, sorted: files, and also what only looks like one (a folder or a
+    broken or looping link named like an image), so that each gets a row in the bad-file report instead of vanishing."""
+    return sorted(p for p in Path(folder).iterdir() if not p.name.startswith(".")
+                  and (p.is_file() or p.suffix.lower() in IMAGE_SUFFIXES or p.is_symlink()))
+
+
+def read_entry(path: Path) -> bytes:
+    """The bytes of one folder entry; NotAnImage saying what it is when it is not a readable file."""
+    try:
+        if path.is_dir():
+            raise NotAnImage("a folder, not an image file")
+        return path.read_bytes()
+    except NotAnImage:
+        raise
+    except OSError as error:
+        if path.is_symlink() and not path.exists():
+            raise NotAnImage("a broken or looping symbolic link") from error
+        raise NotAnImage(f"cannot be read ({error.strerror or error})") from error
 
 
 def _cache_key(files: list[Path], size: int, keep_unreadable: bool, mode: str) -> str:
     # The decoding code is part of the key: change how files are read and old caches are ignored.
     digest = hashlib.sha1(Path(__file__).read_bytes() + f"|{size}|{keep_unreadable}|{mode}".encode())
     for path in files:
-        stat = path.stat()
-        digest.update(f"{path.name}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+        try:
+            stat = path.stat()
+            digest.update(f"{path.name}|{stat.st_size}|{stat.st_mtime_ns}|{path.is_dir()}\n".encode())
+        except OSError:                                       # a broken or looping link
+            digest.update(f"{path.name}|unreadable\n".encode())
     return digest.hexdigest()[:16]
 
 
@@ -155,7 +179,7 @@ def load_image_folder(folder, size: int = 32, keep_unreadable: bool = False,
     blank = np.zeros((size, size, channels) if channels > 1 else (size, size), np.uint8)
     for path in progress_bar(files, desc=f"decoding {folder.name}", disable=not progress, leave=False):
         try:
-            array, notes = decode_image(path.read_bytes(), size, allow_truncated=keep_unreadable, mode=mode)
+            array, notes = decode_image(read_entry(path), size, allow_truncated=keep_unreadable, mode=mode)
         except NotAnImage as error:
             action = "kept as a row with blank pixels; its prediction is a guess" if keep_unreadable else "skipped"
             report.append((str(folder), path.name, str(error), action))
@@ -191,6 +215,8 @@ def load_image_folder(folder, size: int = 32, keep_unreadable: bool = False,
 def read_text_file(path: Path) -> list[str] | None:
     """The lines of a text file, or None if it is not text (judged from its first bytes, so an
     image is not read in full)."""
+    if not Path(path).is_file():
+        return None
     with open(path, "rb") as file:
         if sniff_non_image(file.read(4096)) != "text file, not an image":
             return None

@@ -11,6 +11,7 @@ import torch
 from conftest import jpeg_bytes, random_array, write_list
 from realfake.dedup import first_occurrences, pixel_hashes
 from realfake.splits import split_within_groups
+from realfake.hands.data import BadTestFolder, check_test_folder
 from realfake.hands import (CLASS_NAMES, HandData, load_hand_data, load_test_hands, read_sources, source_of,
                             split_by_source)
 
@@ -202,8 +203,9 @@ def test_load_test_hands_keeps_every_file(tmp_path, monkeypatch):
     (folder / "test_hand_0001.jpeg").write_bytes(jpeg_bytes(random_array(1)))
     (folder / "test_hand_0002.jpeg").write_text("oops, text\n")
     (folder / "test_hand_0003.jpeg").write_bytes(jpeg_bytes(random_array(3)))
-    test = load_test_hands(".", progress=False)
-    assert test.names == ["test_hand_0001.jpeg", "test_hand_0002.jpeg", "test_hand_0003.jpeg"]
+    names = ["test_hand_0001.jpeg", "test_hand_0002.jpeg", "test_hand_0003.jpeg"]
+    test = load_test_hands(".", progress=False, expected_names=names)
+    assert test.names == names
     assert test.readable.tolist() == [True, False, True]
     assert int(test.pixels[1].sum()) == 0
     assert list(test.report.file) == ["test_hand_0002.jpeg"]
@@ -331,3 +333,42 @@ def test_validation_split_halves_the_held_out_images_by_generator(grouped, kind)
     assert not sources_of(grouped, select) & sources_of(grouped, report)
     with pytest.raises(ValueError, match="unknown validation split"):
         validation_split(grouped, "random", 0.4, 1)
+
+
+# ---------------------------------------------------------------- test_hands/ is checked before any training
+
+def small_test_folder(tmp_path, n=3):
+    folder = tmp_path / "test_hands"
+    folder.mkdir()
+    names = [f"test_hand_{i:04d}.jpeg" for i in range(1, n + 1)]
+    for i, name in enumerate(names):
+        (folder / name).write_bytes(jpeg_bytes(random_array(i)))
+    return folder, names
+
+
+def test_an_extra_file_in_test_hands_is_refused_before_decoding(tmp_path, monkeypatch):
+    folder, names = small_test_folder(tmp_path)
+    (folder / "notes.txt").write_text("mine")
+    decoded = []
+    monkeypatch.setattr("realfake.hands.data.load_image_folder", lambda *a, **k: decoded.append(1))
+    with pytest.raises(BadTestFolder, match=r"1 files are not test images and must be moved out, e.g. notes.txt"):
+        load_test_hands(tmp_path, progress=False, expected_names=names)
+    assert decoded == []
+
+
+def test_missing_and_folder_shaped_test_images_are_named(tmp_path):
+    folder, names = small_test_folder(tmp_path)
+    (folder / names[0]).unlink()
+    (folder / names[1]).unlink()
+    (folder / names[1]).mkdir()
+    with pytest.raises(BadTestFolder) as error:
+        check_test_folder(folder, names)
+    message = str(error.value)
+    assert "1 test images are missing, e.g. test_hand_0001.jpeg" in message
+    assert "1 test names are not files (a folder or a broken link), e.g. test_hand_0002.jpeg" in message
+
+
+def test_the_course_test_folder_is_checked_by_default(tmp_path):
+    folder, _ = small_test_folder(tmp_path)
+    with pytest.raises(BadTestFolder, match="8431 test images are missing"):
+        check_test_folder(folder)

@@ -282,3 +282,34 @@ def test_no_cache_dir_writes_nothing(bad_folder, tmp_path, monkeypatch):
     load(bad_folder, None)
     assert calls[0] == len(BAD_FOLDER_FILES)
     assert not (tmp_path / ".cache").exists()
+
+
+# ---------------------------------------------------------------- entries that are not plain image files
+
+def test_a_decompression_bomb_gets_a_report_row(tmp_path, monkeypatch):
+    from PIL import Image
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    (folder / "a.jpeg").write_bytes(jpeg_bytes(random_array(0)))
+    Image.new("L", (300, 300)).save(folder / "huge.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)     # 300x300 is then over twice the limit, as 20000x20000 is
+    image_set = load(folder, None, keep_unreadable=True)
+    assert image_set.names == ["a.jpeg", "huge.png"] and image_set.readable.tolist() == [True, False]
+    [reason] = rows_by_file(image_set)["huge.png"]
+    assert reason[0].startswith("image too large to decode safely")
+
+
+def test_folders_and_looping_links_named_like_images_get_report_rows(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    (folder / "a.jpeg").write_bytes(jpeg_bytes(random_array(0)))
+    (folder / "b.jpeg").mkdir()
+    (folder / "c.jpeg").symlink_to(folder / "c.jpeg")          # a link to itself: a loop
+    (folder / "d.jpeg").symlink_to(tmp_path / "nowhere.jpeg")
+    kept = load(folder, None, keep_unreadable=True)
+    assert kept.names == ["a.jpeg", "b.jpeg", "c.jpeg", "d.jpeg"] and kept.readable.tolist() == [True, False, False, False]
+    reasons = {name: rows[0][0] for name, rows in rows_by_file(kept).items()}
+    assert reasons == {"b.jpeg": "a folder, not an image file", "c.jpeg": "a broken or looping symbolic link",
+                       "d.jpeg": "a broken or looping symbolic link"}
+    skipped = load(folder, tmp_path / "cache")
+    assert skipped.names == ["a.jpeg"] and set(skipped.report.file) == {"b.jpeg", "c.jpeg", "d.jpeg"}

@@ -181,8 +181,38 @@ def validation_split(data: HandData, kind: str, val_fraction: float, seed: int
     return train_index, val_index, select_index, report_index
 
 
-def load_test_hands(root: Path | str = ".", progress: bool = True) -> ImageSet:
-    """Every file of test_hands/, unreadable ones included (a blank row marked not readable)."""
+class BadTestFolder(ValueError):
+    """test_hands/ does not hold exactly the course's test images; the message says what is wrong."""
+
+
+def check_test_folder(folder: Path | str, expected_names=None, max_shown: int = 5) -> None:
+    """Raise BadTestFolder unless `folder` holds exactly the expected test names (default: the course's 8434),
+    each one a file. Called before any training, so a wrong folder is refused in seconds, not after hours."""
+    from .submission import EXPECTED_NAMES
+    folder = Path(folder)
+    expected = set(EXPECTED_NAMES if expected_names is None else expected_names)
+    if not folder.is_dir():
+        raise BadTestFolder(f"{folder} is not a folder: link the course's test_hands/ there (`make data`)")
+    entries = {p.name: p for p in list_image_files(folder)}
+    problems = []
+    missing, extra = sorted(expected - set(entries)), sorted(set(entries) - expected)
+    if missing:
+        problems.append(f"{len(missing)} test images are missing, e.g. {', '.join(missing[:max_shown])}")
+    if extra:
+        problems.append(f"{len(extra)} files are not test images and must be moved out, e.g. {', '.join(extra[:max_shown])}")
+    not_files = sorted(name for name in expected & set(entries) if not entries[name].is_file())
+    if not_files:
+        problems.append(f"{len(not_files)} test names are not files (a folder or a broken link), e.g. "
+                        f"{', '.join(not_files[:max_shown])}")
+    if problems:
+        raise BadTestFolder(f"{folder} must hold exactly the {len(expected)} test images "
+                              "test_hand_0001.jpeg ... (one CSV row each):\n  " + "\n  ".join(problems))
+
+
+def load_test_hands(root: Path | str = ".", progress: bool = True, expected_names=None) -> ImageSet:
+    """Every file of test_hands/, unreadable ones included (a blank row marked not readable), after checking that
+    the folder holds exactly the expected names (`check_test_folder`; pass the names of a small test folder)."""
+    check_test_folder(Path(root) / TEST_FOLDER, expected_names)
     return load_image_folder(Path(root) / TEST_FOLDER, keep_unreadable=True, progress=progress)
 
 

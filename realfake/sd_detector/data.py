@@ -177,7 +177,7 @@ def load_split(folder: Path, split: str, cache_dir: Path | str | None = None, pr
     cache: seconds instead of a 300 MB decode. A file that is not a readable image is skipped with a
     warning that names it and says why, on either path.
     """
-    from realfake.images import NotAnImage, decode_image, list_image_files, load_image_folder
+    from realfake.images import NotAnImage, decode_image, list_image_files, load_image_folder, read_entry
     pixels, labels, names = [], [], []
     for label, cls in enumerate(CLASSES):
         class_folder = Path(folder) / split / cls
@@ -189,7 +189,7 @@ def load_split(folder: Path, split: str, cache_dir: Path | str | None = None, pr
             arrays, kept = [], []
             for i in chosen:
                 try:
-                    arrays.append(decode_image(files[i].read_bytes(), 32, allow_truncated=False, mode="RGB")[0])
+                    arrays.append(decode_image(read_entry(files[i]), 32, allow_truncated=False, mode="RGB")[0])
                     kept.append(files[i].name)
                 except NotAnImage as error:
                     skipped.append((files[i].name, str(error)))
