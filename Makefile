@@ -39,3 +39,4 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 
 clean:
 	rm -rf .cache results/smoke results/checkpoints results/failed_notebooks
+	find . -path ./.venv -prune -o \( -name '.*.tmp' -type f -o -name '.staging-*' -type d \) -print0 | xargs -0 rm -rf

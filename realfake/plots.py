@@ -11,11 +11,19 @@ from PIL import Image
 from sklearn.metrics import roc_curve
 
 
-def save_figure(fig, path: Path | str) -> Path:
+def save_figure(fig, path: Path | str) -> Path | None:
+    """Write the figure as PNG atomically (a kill never leaves a half-written file). Where the folder cannot be
+    written (a read-only checkout) it warns, naming the file, and returns None: the figure is still shown."""
+    import warnings
+    from .state import atomic_write_bytes
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    return path
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    try:
+        return atomic_write_bytes(path, buffer.getvalue())
+    except OSError as error:
+        warnings.warn(f"figure {path} not saved ({error.strerror or error}); it is shown only", stacklevel=2)
+        return None
 
 
 def image_grid(images, titles=None, ncols: int = 8, scale: float = 1.3, suptitle: str | None = None):

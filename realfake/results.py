@@ -3,15 +3,20 @@ import argparse
 import json
 import shlex
 import time
+import warnings
 from pathlib import Path
 
 from .state import atomic_write_text
 
 
 def write_metrics(path: Path | str, metrics: dict) -> dict:
-    """Write `metrics` as JSON, stamped with the date; return what was written."""
+    """Write `metrics` as JSON, stamped with the date; return what was written. Where the folder cannot be written
+    (a read-only checkout) it warns, naming the file, and still returns the record."""
     record = {"written": time.strftime("%Y-%m-%d"), **metrics}
-    atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")
+    try:
+        atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")
+    except OSError as error:
+        warnings.warn(f"metrics {path} not written ({error.strerror or error})", stacklevel=2)
     return record
 
 

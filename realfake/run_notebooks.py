@@ -92,12 +92,19 @@ def run_notebook(path: Path, timeout: int = 7200) -> float:
         client.execute()
     except CellExecutionError:
         failed = root / "results" / "failed_notebooks" / path.name
-        atomic_write_text(failed, nbformat.writes(clean_notebook(notebook, root)))
-        print(f"{path} failed; the executed copy with the error is {failed.relative_to(root)}; "
-              f"{path.name} itself is unchanged", file=sys.stderr)
+        try:
+            atomic_write_text(failed, nbformat.writes(clean_notebook(notebook, root)))
+            where = f"the executed copy with the error is {failed.relative_to(root)}"
+        except OSError as error:   # a read-only checkout: the error is still printed below
+            where = f"its executed copy could not be saved ({error.strerror or error})"
+        print(f"{path} failed; {where}; {path.name} itself is unchanged", file=sys.stderr)
         raise
     nbformat.validate(notebook)
-    atomic_write_text(path, nbformat.writes(clean_notebook(notebook, root)))
+    try:
+        atomic_write_text(path, nbformat.writes(clean_notebook(notebook, root)))
+    except OSError as error:
+        print(f"{path} ran, but its executed copy could not be saved ({error.strerror or error}): "
+              "a read-only checkout keeps the committed notebook", file=sys.stderr)
     return time.perf_counter() - started
 
 

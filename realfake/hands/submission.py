@@ -9,6 +9,7 @@ over the old deliverable only when valid, so the old CSV survives any failure. T
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 from ..state import atomic_write_text
@@ -73,14 +74,20 @@ def validate_submission(lines: list[str], expected_names: list[str] | None = Non
 
 
 def write_submission(path: Path | str, names: list[str], labels: list[int],
-                     expected_names: list[str] | tuple[str, ...] = EXPECTED_NAMES) -> Path:
+                     expected_names: list[str] | tuple[str, ...] = EXPECTED_NAMES) -> Path | None:
     """Validate against `expected_names` (default: the course's 8434 test names), then write atomically.
 
-    Nothing is written, and an existing file is left as it was, if validation fails.
+    Nothing is written, and an existing file is left as it was, if validation fails (SubmissionError). Where the
+    folder cannot be written (a read-only checkout) it warns, naming the file, and returns None.
     """
     lines = format_lines(names, labels)
     validate_submission(lines, list(expected_names), expected_count=len(expected_names))
-    return atomic_write_text(path, "\n".join(lines) + "\n")
+    try:
+        return atomic_write_text(path, "\n".join(lines) + "\n")
+    except OSError as error:
+        warnings.warn(f"{path} not written ({error.strerror or error}): this checkout is read-only; the predictions "
+                      "are valid and stay in memory", stacklevel=2)
+        return None
 
 
 def read_submission(path: Path | str) -> list[str]:
