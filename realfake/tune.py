@@ -1,9 +1,16 @@
-"""Hyper-parameter search, task-free: Optuna (TPE sampler, pruning, SQLite storage).
+"""Hyper-parameter search, task-free: Optuna (TPE sampler, pruning, storage that many workers share).
 
-A task gives a search space (a plain table) and an objective; this module keeps the study on
-disk so an interrupted search resumes, and makes sure a resumed search *continues*: the TPE
-sampler is seeded with the seed plus the number of trials already stored, so the random
-start-up trials of a second session differ from the first session's.
+A task gives a search space (a plain table) and an objective; this module keeps the study in
+Optuna's own storage so an interrupted search resumes and several workers add trials to one study:
+  * a file path (the default): an SQLite file, for workers on one machine;
+  * an SQLAlchemy URL (`postgresql://user:pw@host/db`, `mysql://...`, `sqlite:///file.db`): a database
+    server that workers on several machines reach;
+  * `journal:PATH`: Optuna's journal file, for workers on several machines that share a disk (NFS, a
+    mounted Google Drive) but no database server.
+The notebooks and `make hypertune` take it from REALFAKE_STUDY_STORAGE (`study_storage`), and each
+worker's REALFAKE_WORKER number (0, 1, ...) seeds its sampler apart from the others'.
+A resumed search *continues*: the TPE sampler is seeded with the seed plus the number of trials
+already stored (plus 1000 x the worker number), so a second session's start-up trials differ from the first's.
 
 Best settings are written for the clean notebook only by an explicit choice (`replace=True`),
 and never by a smaller profile over a bigger one's (smoke < cpu < full); otherwise they go to a
@@ -12,6 +19,8 @@ candidate file beside the study, and the committed settings stay.
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -27,17 +36,68 @@ FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 optuna.logging.set_verbosity(optuna.logging.WARNING)  # run_trials prints one plain line per trial instead
 
 
-def open_study(name: str, storage_path: Path | str, seed: int = 0, direction: str = "maximize",
-               n_startup_trials: int = 8, pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
-    """Create or reopen the study `name` stored in the SQLite file `storage_path`."""
-    storage_path = Path(storage_path)
-    storage_path.parent.mkdir(parents=True, exist_ok=True)
-    storage = f"sqlite:///{storage_path}"
+STORAGE_VARIABLE, WORKER_VARIABLE = "REALFAKE_STUDY_STORAGE", "REALFAKE_WORKER"
+URL_SCHEMES = ("sqlite:", "postgresql", "mysql", "oracle", "mssql")
+
+
+def study_storage(default: Path | str) -> str:
+    """Where the study lives: REALFAKE_STUDY_STORAGE when set (a URL, `journal:PATH` or a file), else `default`."""
+    return os.environ.get(STORAGE_VARIABLE, "").strip() or str(default)
+
+
+def storage_label(storage: Path | str) -> str:
+    """How to name the storage in a notebook: a file relative to the repository, a URL without its password."""
+    import re
+    from .paths import shown
+    text = str(storage)
+    if text.startswith(URL_SCHEMES):
+        return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", text)
+    return ("journal:" if text.startswith("journal:") else "") + shown(text.removeprefix("journal:"))
+
+
+def worker_number() -> int:
+    value = os.environ.get(WORKER_VARIABLE, "0").strip() or "0"
+    if not value.isdigit():
+        raise ValueError(f"{WORKER_VARIABLE}={value!r} must be a whole number (0, 1, 2, ...), one per worker")
+    return int(value)
+
+
+def make_storage(storage: Path | str) -> optuna.storages.BaseStorage:
+    """Optuna storage for a file path (SQLite), an SQLAlchemy URL, or `journal:PATH` (see the module docstring)."""
+    text = str(storage)
+    if text.startswith("journal:"):
+        path = Path(text.removeprefix("journal:"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        from optuna.storages.journal import JournalFileBackend
+        return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+    if not text.startswith(URL_SCHEMES):
+        Path(text).parent.mkdir(parents=True, exist_ok=True)
+        text = f"sqlite:///{text}"
+    # SQLite takes one writer at a time: wait for the other workers instead of failing with "database is locked".
+    engine = {"connect_args": {"timeout": 60}} if text.startswith("sqlite:") else {}
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(text, engine_kwargs=engine)
+        except Exception:   # noqa: BLE001 - two workers creating a new database's tables at once: one loses, retries
+            if attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+
+
+def open_study(name: str, storage: Path | str, seed: int = 0, direction: str = "maximize",
+               n_startup_trials: int = 8, pruner: optuna.pruners.BasePruner | None = None,
+               worker: int | None = None) -> optuna.Study:
+    """Create or reopen the study `name` in `storage` (a file path, URL or `journal:PATH`; see `make_storage`).
+
+    worker: this process's number among the workers adding to the study (default REALFAKE_WORKER, else 0).
+    """
+    storage = make_storage(storage)
+    worker = worker_number() if worker is None else worker
     try:
         stored = len(optuna.load_study(study_name=name, storage=storage).trials)
     except KeyError:
         stored = 0
-    sampler = optuna.samplers.TPESampler(seed=seed + stored, n_startup_trials=n_startup_trials)
+    sampler = optuna.samplers.TPESampler(seed=seed + stored + 1000 * worker, n_startup_trials=n_startup_trials)
     return optuna.create_study(study_name=name, storage=storage, load_if_exists=True, direction=direction,
                                sampler=sampler, pruner=pruner or optuna.pruners.MedianPruner(n_startup_trials=4))
 
@@ -66,11 +126,12 @@ def finished_trials(study: optuna.Study) -> list:
 
 def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], float], n_trials: int,
                timeout: float | None = None) -> optuna.Study:
-    """Run trials until the study holds `n_trials` finished ones (or `timeout` seconds pass)."""
+    """Run trials until the study holds `n_trials` finished ones (or `timeout` seconds pass), counting the trials
+    of every worker: each worker stops once the study as a whole has enough (Optuna's MaxTrialsCallback)."""
     remaining = n_trials - len(finished_trials(study))
     if remaining > 0:
         study.optimize(objective, n_trials=remaining, timeout=timeout, show_progress_bar=False,
-                       callbacks=[_print_trial])
+                       callbacks=[optuna.study.MaxTrialsCallback(n_trials, states=FINISHED), _print_trial])
     return study
 
 

@@ -193,15 +193,11 @@ def selftraining_table(folder) -> "pd.DataFrame":
     return _readable_scores(frame.drop(columns="resumed from a checkpoint"))
 
 
-def selftraining_summary(folder, recipe: dict | None = None) -> "pd.DataFrame":
-    """The self-training results in a few rows: one per lever and round, over every run (seed, draw) that reached
-    that round. A lever is named by what it changes from `recipe` (default: the committed FAST_CONFIG with
-    SELF_TRAINING); round 0 depends only on the network's training, so its rows name only those changes (e.g. the
-    width-32 network's round 0, shared by its self-training variants). Per row: how many runs, their mean score on
-    each half, the range on the selection half, and the mean difference from the recipe run with the same training
-    seed at the same round (several draws of one seed are averaged first), with the number of seeds paired."""
-    import pandas as pd
-
+def selftraining_rows(folder, recipe: dict | None = None) -> list[dict]:
+    """One dict per run and round of benchmarks/hands_selftraining.py in `folder`: "lever" (what it changes from
+    `recipe`, default the committed FAST_CONFIG with SELF_TRAINING, or "the recipe"), "seed", and the round's scores.
+    Round 0 depends only on the network's training, so its rows name only those changes. A round 0 shared by
+    several files (resumed from one checkpoint) counts once."""
     from .config import FAST_CONFIG, SELF_TRAINING
     recipe_lever, _ = _lever_and_draw({**(recipe or {"config": FAST_CONFIG, "self_training": SELF_TRAINING}),
                                        "rounds": []})
@@ -209,12 +205,27 @@ def selftraining_summary(folder, recipe: dict | None = None) -> "pd.DataFrame":
     def changes(lever: dict, parts) -> str:
         return ", ".join(words for part, words in lever.items() if part in parts and words != recipe_lever.get(part))
 
-    rows = [{"lever": changes(lever, ROUND_ZERO_PARTS if row["round"] == 0 else lever) or "the recipe",
-             "seed": run.get("config", {}).get("seed", 0), **row}
-            for lever, _, run in _selftraining_runs(folder) for row in run["rounds"]]
-    frame = pd.DataFrame(rows)
-    # one row per run and round: a round 0 shared by several files (resumed from one checkpoint) counts once
-    frame = frame.drop_duplicates(["lever", "round", "seed", "selection balanced accuracy", "report balanced accuracy"])
+    rows, seen = [], set()
+    for lever, _, run in _selftraining_runs(folder):
+        for row in run["rounds"]:
+            named = {"lever": changes(lever, ROUND_ZERO_PARTS if row["round"] == 0 else lever) or "the recipe",
+                     "seed": run.get("config", {}).get("seed", 0), **row}
+            key = (named["lever"], row["round"], named["seed"], row["selection balanced accuracy"],
+                   row["report balanced accuracy"])
+            if key not in seen:
+                seen.add(key)
+                rows.append(named)
+    return rows
+
+
+def selftraining_summary(folder, recipe: dict | None = None) -> "pd.DataFrame":
+    """The self-training results in a few rows: one per lever and round, over every run (seed, draw) that reached
+    that round (`selftraining_rows`). Per row: how many runs, their mean score on each half, the range on the
+    selection half, and the mean difference from the recipe run with the same training seed at the same round
+    (several draws of one seed are averaged first), with the number of seeds paired."""
+    import pandas as pd
+
+    frame = pd.DataFrame(selftraining_rows(folder, recipe))
     halves = ("selection", "report")
     scores = [f"{half} balanced accuracy" for half in halves]
     recipe_means = frame[frame.lever == "the recipe"].groupby(["round", "seed"])[scores].mean()
