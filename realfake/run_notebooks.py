@@ -108,6 +108,27 @@ def run_notebook(path: Path, timeout: int = 7200) -> float:
     return time.perf_counter() - started
 
 
+def record_time(path: Path, seconds: float) -> None:
+    """Keep each notebook's last run time per profile in results/run_times.json (the README's run times come from
+    there). Smoke runs are not recorded; a checkout that cannot be written is left as it is."""
+    import json
+    import os
+
+    from .profile import current_profile
+    from .state import read_json
+    profile = current_profile()
+    if profile == "smoke":
+        return
+    file = repo_root(path.parent) / "results" / "run_times.json"
+    try:
+        record = read_json(file, "run times") or {}
+        record.setdefault(profile, {})[path.name] = {"seconds": round(seconds), "cpu_cores": os.cpu_count(),
+                                                      "written": time.strftime("%Y-%m-%d")}
+        atomic_write_text(file, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    except (OSError, ValueError):
+        pass
+
+
 def main(paths: list[str]) -> int:
     for name in paths:
         print(f"running {name} ...", flush=True)
@@ -116,6 +137,7 @@ def main(paths: list[str]) -> int:
         except CellExecutionError as error:
             print(f"{name} failed:\n" + ANSI_COLOUR.sub("", str(error)), file=sys.stderr)
             return 1
+        record_time(Path(name), seconds)
         print(f"{name}: done in {seconds:.0f} s", flush=True)
     return 0
 

@@ -68,6 +68,22 @@ def test_committed_notebook_is_an_executed_report(path):
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_reads_as_a_report(path):
+    """About 30 cells and at most 1,000 words of markdown; no placeholder URL, no build hash; a Colab user starts
+    from the notebook itself (its first code cell installs the suite)."""
+    notebook = nbformat.read(path, as_version=4)
+    markdown = " ".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
+    assert len(notebook.cells) <= 40, f"{path.name} has {len(notebook.cells)} cells"
+    assert len(markdown.split()) <= 1000, f"{path.name} has {len(markdown.split())} words of markdown"
+    everything = "\n".join(cell.source for cell in notebook.cells)
+    for placeholder in ("YOUR-ACCOUNT", "YOUR_ACCOUNT", "<your-", "example.com"):
+        assert placeholder not in everything, f"{path.name} holds the placeholder {placeholder!r}"
+    assert not re.search(r"\b[0-9a-f]{12}\b", everything), f"{path.name} shows a build hash"
+    first_code = next(cell.source for cell in notebook.cells if cell.cell_type == "code")
+    assert "google.colab" in first_code and "pip install" in first_code, f"{path.name}: no Colab set-up cell first"
+
+
 def test_collapse_redraws_keeps_the_last_state():
     assert collapse_redraws("epochs:  0%|\repochs: 50%|\repochs: 100%|\ndone\n") == "epochs: 100%|\ndone\n"
 

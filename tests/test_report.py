@@ -1,0 +1,94 @@
+"""One source for every number: the README's results come from results/*.json through `realfake.report`, and the
+numbers in each clean notebook's closing "What this shows" cell are values of that task's results files."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from realfake import report
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+# A decimal number or a percentage, as a reader sees a result: 0.971, 98.09 %, 6.04, 47 %.
+NUMBER = re.compile(r"(?<![\w./-])[-+]?\d+(?:\.\d+)?(?=\s?%)|(?<![\w./-])[-+]?\d+\.\d+(?![\w.]*\w)")
+# Each clean notebook's results files (globs under results/).
+SOURCES = {"hands_classifier_clean.ipynb": ["hands_*.json", "hands_selftraining/*.json", "run_times.json"],
+           "sd_detector_clean.ipynb": ["sd_*.json"],
+           "dcgan_mnist_clean.ipynb": ["dcgan*.json"]}
+
+
+INTERVAL_LEVEL = re.compile(r"95 % (?=CI|interval|confidence|bootstrap|Wilson)")
+
+
+def numbers(text: str) -> list[str]:
+    """The result numbers in `text` (an interval's level, "95 % CI", is not one)."""
+    return NUMBER.findall(INTERVAL_LEVEL.sub("", text))
+
+
+def words(text: str) -> int:
+    return len(re.sub(r"<!--.*?-->", "", text, flags=re.S).split())
+
+
+def test_the_readme_tables_and_answers_are_what_the_results_say():
+    text = README.read_text()
+    assert report.render(text) == text, "README.md is out of date with results/: run `python -m realfake.report`"
+    for name in report.BLOCKS:
+        assert f"<!-- generated: {name} -->" in text, f"README.md lacks the generated block {name!r}"
+
+
+def test_the_readme_prose_holds_no_hand_typed_result():
+    typed = numbers(report.prose(README.read_text()))
+    assert typed == [], f"numbers typed by hand in README.md (show them through a generated block): {typed}"
+
+
+def test_the_readme_is_a_front_page():
+    text = report.render(README.read_text())
+    assert words(text) <= 1500, f"README.md has {words(text)} words; at most 1500"
+    answers = {"q1": 150, "q2": 100}
+    for name, limit in answers.items():
+        assert words(report.BLOCKS[name]()) <= limit, f"{name} is over {limit} words"
+    first_screen = "\n".join(text.splitlines()[:40])
+    assert "make run" in first_screen and "make test" in first_screen and "| task |" in first_screen
+    for history in ("issue", "stop ", "committed", "no GPU was lent", "2026-"):
+        assert history not in text, f"README.md speaks of the work's history: {history!r}"
+
+
+def leaves(value):
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from leaves(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from leaves(item)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        yield float(value)
+
+
+def shown_as(token: str, values) -> bool:
+    """Whether `token` (as printed: '0.971', '98.09', '-0.010') is some value rounded to its decimals, or a share
+    shown as a percentage."""
+    number = float(token)
+    decimals = len(token.split(".")[1]) if "." in token else 0
+    tolerance = 0.5 * 10 ** -decimals + 1e-9
+    return any(abs(abs(v) - abs(number)) <= tolerance or abs(abs(100 * v) - abs(number)) <= tolerance for v in values)
+
+
+@pytest.mark.parametrize("notebook", sorted(SOURCES))
+def test_notebook_conclusions_come_from_the_results(notebook):
+    cells = json.loads((ROOT / "notebooks" / notebook).read_text())["cells"]
+    closing = [cell for cell in cells if cell["cell_type"] == "markdown"
+               and "".join(cell["source"]).lstrip().startswith("## What this shows")]
+    assert len(closing) == 1 and closing[0] is cells[-1], f"{notebook} must end with one '## What this shows' cell"
+    values = [v for pattern in SOURCES[notebook] for path in sorted((ROOT / "results").glob(pattern))
+              for v in leaves(json.loads(path.read_text()))]
+    tokens = numbers("".join(closing[0]["source"]))
+    unmatched = [token for token in tokens if not shown_as(token, values)]
+    assert unmatched == [], f"{notebook}'s conclusion shows numbers that no results file of its task holds: {unmatched}"
+
+
+def test_the_number_finder():
+    assert numbers("acc 0.971 (95 % CI 0.945–0.994), 98.09 % and 47 %; width 48, 32x32, v1.2, 3.5x") == [
+        "0.971", "0.945", "0.994", "98.09", "47"]
