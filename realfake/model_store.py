@@ -198,9 +198,6 @@ def train_or_load(folder: Path | str, spec: dict, config: dict, train: Callable[
             print("  it was trained with other settings than this run asks for; the stored model is used because its\n"
                   "  network and training data are the same, and its settings are the better-trained ones "
                   "(REALFAKE_RETRAIN=1 retrains with this run's settings):\n    " + "\n    ".join(differences))
-        if code is not None and info.get("code_version") != code:
-            print(f"  note: the training code changed since (recipe {info.get('code_version')} -> {code}); "
-                  "the weights are still valid for this network")
         return model, record
     print(f"training a new model ({info})")
     model, history = train()

@@ -156,7 +156,7 @@ def headline_table() -> str:
 
 
 BLOCKS = {"headline": headline_table, "run-times": run_times, "q1": q1, "q2": q2}
-BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(\n<!-- end: (?P=name) -->)", re.S)
+BLOCK = re.compile(r"<!-- generated: (?P<name>[\w-]+) -->\n(?P<body>.*?)<!-- end: (?P=name) -->", re.S)
 
 
 def render(text: str) -> str:
@@ -165,7 +165,7 @@ def render(text: str) -> str:
         name = match["name"]
         if name not in BLOCKS:
             raise KeyError(f"README block {name!r} is not one of {sorted(BLOCKS)}")
-        return match.group(1) + BLOCKS[name]() + match.group(4)
+        return f"<!-- generated: {name} -->\n{BLOCKS[name]()}\n<!-- end: {name} -->"
     return BLOCK.sub(replace, text)
 
 

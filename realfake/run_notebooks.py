@@ -20,7 +20,7 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
+from nbclient.exceptions import CellExecutionError, DeadKernelError
 
 from .paths import repo_root
 from .state import atomic_write_text
@@ -90,7 +90,7 @@ def run_notebook(path: Path, timeout: int = 7200) -> float:
     started = time.perf_counter()
     try:
         client.execute()
-    except CellExecutionError:
+    except (CellExecutionError, DeadKernelError):   # a cell raised, or the kernel died (out of memory, a crash)
         failed = root / "results" / "failed_notebooks" / path.name
         try:
             atomic_write_text(failed, nbformat.writes(clean_notebook(notebook, root)))
@@ -134,7 +134,7 @@ def main(paths: list[str]) -> int:
         print(f"running {name} ...", flush=True)
         try:
             seconds = run_notebook(Path(name))
-        except CellExecutionError as error:
+        except (CellExecutionError, DeadKernelError) as error:
             print(f"{name} failed:\n" + ANSI_COLOUR.sub("", str(error)), file=sys.stderr)
             return 1
         record_time(Path(name), seconds)
