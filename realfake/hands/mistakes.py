@@ -21,19 +21,13 @@ from .data import CLASS_NAMES, HandData
 @torch.no_grad()
 def features(model: torch.nn.Module, pixels: torch.Tensor, device="cpu", batch_size: int = 1024) -> torch.Tensor:
     """What HandNet's last layer reads (its pooled features, N x channels), averaged over the image and its mirror as
-    the flip-averaged predictions are. Read with a hook on that layer, so a HandNet whose forward adds inputs
-    (`handnet_residual`) gives its own features too."""
+    the flip-averaged predictions are."""
     model = model.to(device).eval()
-    seen = []
-    hook = model.head[-1].register_forward_hook(lambda layer, inputs, output: seen.append(inputs[0]))
-    try:
-        for part in pixels.split(batch_size):
-            x = to_input(part.to(device))
-            model(x)
-            model(x.flip(3))
-    finally:
-        hook.remove()
-    return torch.cat([(seen[i] + seen[i + 1]) / 2 for i in range(0, len(seen), 2)]).cpu()
+
+    def pooled(x):
+        return model.head[:-1](model.blocks(model.stem(x)))
+    parts = (to_input(part.to(device)) for part in pixels.split(batch_size))
+    return torch.cat([(pooled(x) + pooled(x.flip(3))) / 2 for x in parts]).cpu()
 
 
 def sibling_ranks(model, train: HandData, held_out: HandData, rows, device="cpu", n_nearest: int = 5) -> list[dict]:
