@@ -30,7 +30,7 @@ from realfake.hands.config import FAST_CONFIG, SELF_TRAINING
 from realfake.hands.evaluation import halves_scores, matching_benchmark_setup
 from realfake.paths import repo_root, run_paths
 from realfake.state import atomic_write_text
-from realfake.train import to_input
+from realfake.hands.train import to_input
 
 SEED = 0
 OFFSETS = [step / 5 for step in range(-5, 11)]   # -1.0 to 2.0 in steps of 0.2

@@ -1,7 +1,7 @@
 """How self-training gains round by round on the validation that matches test_hands/ (issue 6).
 
 Trains the clean notebook's recipe (`realfake.hands.config`: FAST_CONFIG, then rounds of
-`realfake.selftrain`) on the matching split, exactly as the notebook's `fit_or_load` does: the
+`realfake.hands.selftrain`) on the matching split, exactly as the notebook's `fit_or_load` does: the
 unlabelled pool is test_hands/ plus the held-out validation images, whose labels stay hidden. After
 every round it scores the flip-averaged predictions on the selection half (where variants are
 compared) and the report half (the estimate), with 95 % bootstrap intervals over generators, and
@@ -36,7 +36,7 @@ from realfake.hands.config import FAST_CONFIG, LEVERS_BASE_CONFIG, SELF_TRAINING
 from realfake.hands.evaluation import halves_scores, matching_benchmark_setup
 from realfake.paths import repo_root
 from realfake.results import command_line
-from realfake.selftrain import pseudo_labels, self_train
+from realfake.hands.selftrain import pseudo_labels, self_train
 from realfake.state import atomic_write_text
 
 SEED = 0

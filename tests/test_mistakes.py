@@ -12,7 +12,7 @@ from realfake.hands.mistakes import (balanced_accuracy_if_only, features, mistak
                                      shared_mistakes, sibling_ranks)
 from realfake.model_store import save_model
 from realfake.models import build_model
-from realfake.train import to_input, train_classifier
+from realfake.hands.train import to_input, train_classifier
 
 SPEC = {"name": "handnet", "width": 4, "depth": 2, "dropout": 0.0}
 

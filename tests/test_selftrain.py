@@ -1,4 +1,4 @@
-"""realfake.selftrain: sampling weights, pseudo-labels and the rounds, on toy data (seconds on one CPU thread)."""
+"""realfake.hands.selftrain: sampling weights, pseudo-labels and the rounds, on toy data (seconds on one CPU thread)."""
 from __future__ import annotations
 
 import pytest
@@ -6,8 +6,8 @@ import torch
 
 from conftest import load_benchmark, selftraining_run
 from realfake.hands.config import make_config
-from realfake.selftrain import mixed_sample_weights, pseudo_labels, self_train
-from realfake.train import balanced_epoch
+from realfake.hands.selftrain import mixed_sample_weights, pseudo_labels, self_train
+from realfake.hands.train import balanced_epoch
 
 
 def test_mixed_weights_balance_classes_and_keep_the_labelled_share():
@@ -79,7 +79,7 @@ def test_self_training_resumes_from_its_round_checkpoints(tmp_path):
 
 
 def test_each_round_trains_with_its_own_seed_and_twice_the_draws_once_pseudo_labels_join(monkeypatch):
-    import realfake.selftrain as selftrain
+    import realfake.hands.selftrain as selftrain
     pixels, labels = separable(30, 0)
     pool, _ = separable(60, 1)
     config = make_config(model={"width": 4, "depth": 2}, epochs=1, epoch_size=None, batch_size=30, seed=5)

@@ -1,4 +1,4 @@
-"""realfake.train, realfake.model_store and realfake.metrics on toy data (seconds on one CPU thread)."""
+"""realfake.hands.train, realfake.model_store and realfake.metrics on toy data (seconds on one CPU thread)."""
 from __future__ import annotations
 
 import math
@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-import realfake.train as train
+import realfake.hands.train as train
 from realfake.metrics import classification_summary
-from realfake.dedup import data_fingerprint
+from realfake.hands.dedup import data_fingerprint
 from realfake.hands.config import DEFAULT_CONFIG, make_config
 from realfake.model_store import load_model, save_model
-from realfake.train import augment, balanced_epoch, predict_proba, to_input, train_classifier
+from realfake.hands.train import augment, balanced_epoch, predict_proba, to_input, train_classifier
 
 TINY = dict(model={"width": 4, "depth": 2}, epochs=2, epoch_size=64, batch_size=32)
 

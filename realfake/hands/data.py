@@ -19,9 +19,9 @@ import pandas as pd
 import torch
 
 from ..datalink import link_folder
-from ..dedup import first_occurrences, pixel_hashes
+from .dedup import first_occurrences, pixel_hashes
 from ..images import ImageSet, list_image_files, load_image_folder, read_text_file
-from ..splits import split_by_group, split_groups_in_two, split_within_groups
+from .splits import split_by_group, split_groups_in_two, split_within_groups
 
 CLASS_NAMES = ("real", "VAE", "GAN")
 LABELLED_FOLDERS = {"real_hands": 0, "VAE_hands": 1, "GAN_hands": 2}

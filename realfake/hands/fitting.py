@@ -5,12 +5,12 @@ from pathlib import Path
 
 import torch
 
-from ..dedup import data_fingerprint, unlabelled_fingerprint
+from .dedup import data_fingerprint, unlabelled_fingerprint
 from ..model_store import train_or_load
-from .. import selftrain
-from ..selftrain import self_train
+from . import selftrain
+from .selftrain import self_train
 from ..state import code_version
-from ..train import recipe_version, train_classifier
+from .train import recipe_version, train_classifier
 
 
 def fit_or_load(folder: Path | str, config: dict, train_pixels: torch.Tensor, train_labels: torch.Tensor,
@@ -20,7 +20,7 @@ def fit_or_load(folder: Path | str, config: dict, train_pixels: torch.Tensor, tr
     """The model in `folder` if it was trained on these images with this network, else a new one.
 
     pool, self_training  unlabelled images and {"rounds", "threshold", "labelled_share"}:
-                         train with `realfake.selftrain.self_train` instead of on the labelled images alone;
+                         train with `realfake.hands.selftrain.self_train` instead of on the labelled images alone;
                          the stored model then matches only the same labelled images *and* pool
     Returns (model, record); record["config"] is the config that trained the returned model and
     record["differences"] lists where it differs from `config` (see model_store.train_or_load).

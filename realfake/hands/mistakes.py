@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from ..metrics import balanced_accuracy
 from ..plots import image_grid
-from ..train import to_input
+from .train import to_input
 from .data import CLASS_NAMES, HandData
 
 

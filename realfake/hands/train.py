@@ -26,11 +26,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import loop
+from .. import loop
 from .dedup import data_fingerprint
-from .loop import TrainState, fit, seed_everything
-from .models import build_model, model_factory
-from .state import code_version
+from ..loop import TrainState, fit, seed_everything
+from ..models import build_model, model_factory
+from ..state import code_version
 
 CONFIG_KEYS = ("model", "epochs", "epoch_size", "batch_size", "lr", "weight_decay", "label_smoothing",
                "flip", "shift", "seed")
@@ -124,7 +124,7 @@ def train_classifier(config: dict, train_pixels: torch.Tensor, train_labels: tor
     on_epoch_end  called with (epoch, record) after each epoch, e.g. to prune an Optuna trial
     retrain       ignore an existing checkpoint and train from the start
     sample_weights  how likely each training image is to be drawn (default: every class equally likely,
-                  `balanced_epoch`); e.g. `realfake.selftrain` keeps labelled images a fixed share of each class
+                  `balanced_epoch`); e.g. `realfake.hands.selftrain` keeps labelled images a fixed share of each class
     """
     unknown = set(config) - set(CONFIG_KEYS)
     if unknown:
