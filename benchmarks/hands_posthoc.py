@@ -24,6 +24,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+from sklearn.metrics import balanced_accuracy_score
 
 from realfake.hands import fit_or_load
 from realfake.hands.config import FAST_CONFIG, SELF_TRAINING
@@ -81,8 +82,7 @@ def main():
     select_labels = val.labels[select_rows]
 
     def selection_score(offsets):
-        predicted = (log_probs[select_rows] + torch.tensor([0.0, *offsets])).argmax(1)
-        return sum(float((predicted[select_labels == c] == c).float().mean()) for c in range(3)) / 3
+        return balanced_accuracy_score(select_labels, (log_probs[select_rows] + torch.tensor([0.0, *offsets])).argmax(1))
 
     best = max(itertools.product(OFFSETS, OFFSETS), key=selection_score)   # first best in grid order on ties
     rows.append(row("flip averaging + class offsets chosen on the selection half",

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from sklearn.metrics import balanced_accuracy_score
 
-from ..metrics import balanced_accuracy
 from ..plots import image_grid
 from .train import to_input
 from .data import CLASS_NAMES, HandData
@@ -102,4 +102,4 @@ def shared_mistakes(labels: torch.Tensor, predictions: list[torch.Tensor]) -> to
 def balanced_accuracy_if_only(labels: torch.Tensor, wrong: torch.Tensor, n_classes: int = len(CLASS_NAMES)) -> float:
     """The balanced accuracy of a network that got exactly the `wrong` images (a boolean mask) wrong: the most a
     network can score if it still makes those mistakes."""
-    return balanced_accuracy(labels, torch.where(wrong, (labels + 1) % n_classes, labels), n_classes)
+    return float(balanced_accuracy_score(labels, torch.where(wrong, (labels + 1) % n_classes, labels)))

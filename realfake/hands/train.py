@@ -22,9 +22,9 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.metrics import balanced_accuracy_score
 
 from .. import loop
 from .dedup import data_fingerprint
@@ -103,9 +103,8 @@ def evaluate_loss_acc(model, pixels, labels, device) -> dict:
     probs = predict_proba(model, pixels, device)
     loss = F.nll_loss(probs.clamp_min(1e-8).log(), labels).item()
     predicted = probs.argmax(1)
-    recalls = [(predicted[labels == c] == c).float().mean().item() for c in labels.unique()]
     return {"val_loss": loss, "val_acc": (predicted == labels).float().mean().item(),
-            "val_bal_acc": float(np.mean(recalls))}
+            "val_bal_acc": float(balanced_accuracy_score(labels, predicted))}
 
 
 def recipe_version(spec: dict) -> str:
