@@ -151,7 +151,7 @@ def test_fit_or_load_stores_a_self_trained_model_for_this_pool_only(tmp_path, mo
 
 
 def test_history_plot_draws_one_training_line_per_round():
-    from realfake.plots import plot_history
+    from realfake.hands.plots import plot_history
     history = [{"epoch": e, "round": r, "train_loss": 1.0 / e, "train_acc": 0.5} for r in range(3) for e in (1, 2)]
     left, right = plot_history(history).axes
     assert [line.get_label() for line in left.lines] == ["train, round 0", "train, round 1", "train, round 2"]
