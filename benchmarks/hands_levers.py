@@ -9,7 +9,7 @@ bootstrap over generators. Every lever trains the same fast recipe (HandNet widt
   supervised              the labelled images alone (predicted without, then with flip averaging)
   24 epochs               twice the training
   width 48                a wider network
-  self-training, 1 round  `realfake.selftrain`: the supervised model labels test_hands/ plus the
+  self-training, 1 round  `realfake.hands.selftrain`: the supervised model labels test_hands/ plus the
                           validation images (labels hidden: they are unlabelled like the test images),
                           the confident ones (>= 0.9) join training, labelled images keep half of each class
   ensemble                the mean probabilities of supervised, 24 epochs and width 48
@@ -34,9 +34,9 @@ from realfake.hands.config import LEVERS_BASE_CONFIG
 from realfake.hands.evaluation import halves_scores, matching_benchmark_setup
 from realfake.paths import repo_root
 from realfake.results import command_line
-from realfake.selftrain import self_train
+from realfake.hands.selftrain import self_train
 from realfake.state import atomic_write_text
-from realfake.train import predict_proba, train_classifier
+from realfake.hands.train import predict_proba, train_classifier
 
 SEED = 0
 FAST = {k: v for k, v in LEVERS_BASE_CONFIG.items() if k != "epochs"}   # the width-32 network the levers were measured on

@@ -24,13 +24,14 @@ import time
 
 import torch
 import torch.nn.functional as F
+from sklearn.metrics import balanced_accuracy_score
 
 from realfake.hands import fit_or_load
 from realfake.hands.config import FAST_CONFIG, SELF_TRAINING
 from realfake.hands.evaluation import halves_scores, matching_benchmark_setup
 from realfake.paths import repo_root, run_paths
 from realfake.state import atomic_write_text
-from realfake.train import to_input
+from realfake.hands.train import to_input
 
 SEED = 0
 OFFSETS = [step / 5 for step in range(-5, 11)]   # -1.0 to 2.0 in steps of 0.2
@@ -81,8 +82,7 @@ def main():
     select_labels = val.labels[select_rows]
 
     def selection_score(offsets):
-        predicted = (log_probs[select_rows] + torch.tensor([0.0, *offsets])).argmax(1)
-        return sum(float((predicted[select_labels == c] == c).float().mean()) for c in range(3)) / 3
+        return balanced_accuracy_score(select_labels, (log_probs[select_rows] + torch.tensor([0.0, *offsets])).argmax(1))
 
     best = max(itertools.product(OFFSETS, OFFSETS), key=selection_score)   # first best in grid order on ties
     rows.append(row("flip averaging + class offsets chosen on the selection half",

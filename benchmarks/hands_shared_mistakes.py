@@ -35,7 +35,7 @@ from realfake.models import build_model
 from realfake.paths import repo_root, shown
 from realfake.results import command_line
 from realfake.state import atomic_write_text, read_json
-from realfake.train import predict_proba
+from realfake.hands.train import predict_proba
 
 SEED = 0
 

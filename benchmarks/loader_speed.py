@@ -37,7 +37,7 @@ import os
 import realfake.images as images
 from realfake.hands import CLASS_NAMES, DEFAULT_CONFIG, load_hand_data
 from realfake.models import build_model, count_parameters
-from realfake.train import to_input
+from realfake.hands.train import to_input
 from realfake.tune import load_best
 
 BATCH_SIZE = 128
@@ -149,7 +149,7 @@ def main(argv=None) -> int:
         return 1
     counts = data.class_counts()
 
-    # (a) tensor cache: one float tensor on the device, batches by indexing (as realfake.train does)
+    # (a) tensor cache: one float tensor on the device, batches by indexing (as realfake.hands.train does)
     inputs = to_input(data.pixels.to(device))
     labels = data.labels.to(device)
     generator = torch.Generator().manual_seed(args.seed)
@@ -160,7 +160,7 @@ def main(argv=None) -> int:
     # (b) ImageFolder over symlinks to the same files, decoded by PIL every epoch
     transform = transforms.Compose([
         transforms.Grayscale(1), transforms.Resize((32, 32)), transforms.ToTensor(),
-        transforms.Normalize([0.5], [0.25]),        # the same scaling as realfake.train.to_input
+        transforms.Normalize([0.5], [0.25]),        # the same scaling as realfake.hands.train.to_input
     ])
     class_index = {name: label for label, name in enumerate(CLASS_NAMES)}
     with tempfile.TemporaryDirectory(prefix="loader_speed_") as tmp:

@@ -2,20 +2,18 @@
 
 Shared, task-free machinery (one job per module):
     images       decode a folder once into a uint8 tensor, cached; bad files reported
-    dedup        pixel hashes, duplicates, data fingerprints
-    splits       train/validation splits that keep groups (generators) apart
     loop         the one training loop: seed, epochs of steps, history, checkpoint/resume
-    train        the image-classifier recipe on tensors (built on loop)
     models       architectures by name (each task registers its own)
     tune         Optuna search: resumable studies, best settings saved only on request
-    metrics      accuracy, per-class recall, confidence intervals
-    plots        figures, shown inline under any backend
+    metrics      classification summary (scikit-learn's metrics), confidence intervals
+    plots        figures every task uses, shown inline under any backend
     model_store  model_best/: weights plus a record of what they are
     state        atomic writes; corrupt files named and rebuilt
     profile, paths, results, datalink, run_notebooks
 
 Tasks, each in its own package:
-    hands        task 1: hand X-rays, real / VAE / GAN
+    hands        task 1: hand X-rays, real / VAE / GAN (with its own training recipe, self-training,
+                 deduplication, splits and figures)
     sd_detector  task 2: real vs Stable Diffusion (CIFAKE, DiffusionDB vs Imagenette)
     dcgan        task 3: DCGAN on MNIST, and whether a detector or a person can tell
 """

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 from scipy.stats import norm
-from sklearn.metrics import confusion_matrix, roc_auc_score
+from sklearn.metrics import balanced_accuracy_score, confusion_matrix, roc_auc_score
 
 
 def classification_summary(labels: torch.Tensor, probs: torch.Tensor, class_names) -> dict:
@@ -28,7 +28,7 @@ def classification_summary(labels: torch.Tensor, probs: torch.Tensor, class_name
     return {
         "n": int(len(y)),
         "accuracy": float((predicted == y).mean()),
-        "balanced_accuracy": float(np.nanmean(recall)),
+        "balanced_accuracy": float(balanced_accuracy_score(y, predicted)),
         "recall": {name: float(r) for name, r in zip(class_names, recall)},
         "precision": {name: float(r) for name, r in zip(class_names, precision)},
         "roc_auc": auc,
@@ -80,10 +80,3 @@ def bootstrap_ci(statistic: Callable[[np.ndarray], float], n_items: int, groups=
     values = values[np.isfinite(values)]
     alpha = (1 - level) / 2
     return (float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha)))
-
-
-def balanced_accuracy(labels, predicted, n_classes: int) -> float:
-    """Mean recall over the classes present in `labels`."""
-    labels, predicted = np.asarray(labels), np.asarray(predicted)
-    recalls = [(predicted[labels == c] == c).mean() for c in range(n_classes) if (labels == c).any()]
-    return float(np.mean(recalls)) if recalls else float("nan")

@@ -26,11 +26,9 @@ from typing import Callable
 
 import optuna
 import pandas as pd
-import torch
 
 from .profile import PROFILES
 from .state import atomic_write_text, read_json
-from .train import train_classifier
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 optuna.logging.set_verbosity(optuna.logging.WARNING)  # run_trials prints one plain line per trial instead
@@ -184,29 +182,3 @@ def load_best(path: Path | str) -> dict:
     if record is None:
         raise FileNotFoundError(f"no best settings in {path}: run the hypertune notebook (see README)")
     return record
-
-
-def _fit_and_score(config: dict, pixels, labels, val_data, device) -> dict:
-    _, history = train_classifier(config, pixels, labels, *val_data, device=device, progress=False)
-    return {"val_acc": history[-1]["val_acc"], "val_bal_acc": history[-1]["val_bal_acc"],
-            "seconds": sum(r["seconds"] for r in history)}
-
-
-def learning_curve_by_size(config: dict, train_data, val_data, fractions, seed: int = 0, device=None) -> pd.DataFrame:
-    """Validation scores after training on a class-stratified random fraction of the training set."""
-    pixels, labels = train_data
-    generator = torch.Generator().manual_seed(seed)
-    rows = []
-    for fraction in fractions:
-        index = torch.cat([
-            members[torch.randperm(len(members), generator=generator)[:max(1, round(fraction * len(members)))]]
-            for members in (torch.nonzero(labels == c).flatten() for c in labels.unique())])
-        rows.append({"fraction": fraction, "train_images": len(index),
-                     **_fit_and_score(config, pixels[index], labels[index], val_data, device)})
-    return pd.DataFrame(rows)
-
-
-def learning_curve_by_epochs(config: dict, train_data, val_data, epoch_budgets, device=None) -> pd.DataFrame:
-    """Validation scores of separate runs with each epoch budget (the schedule scales with it)."""
-    return pd.DataFrame([{"epochs": epochs, **_fit_and_score({**config, "epochs": epochs}, *train_data, val_data, device)}
-                         for epochs in epoch_budgets])

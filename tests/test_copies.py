@@ -1,4 +1,4 @@
-"""Copies up to re-encoding noise (realfake.dedup.near_copies) and the hand tables built on them."""
+"""Copies up to re-encoding noise (realfake.hands.dedup.near_copies) and the hand tables built on them."""
 from __future__ import annotations
 
 import io
@@ -8,7 +8,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from realfake.dedup import NEAR_COPY_RMS, near_copies
+from realfake.hands.dedup import NEAR_COPY_RMS, near_copies
 from realfake.hands import HandData
 from realfake.hands.copies import copies_across_classes, copies_of_labelled, plot_copies
 

@@ -1,4 +1,4 @@
-"""realfake.dedup and realfake.hands: sources, deduplication, the labelled data set, the split."""
+"""realfake.hands.dedup and realfake.hands: sources, deduplication, the labelled data set, the split."""
 from __future__ import annotations
 
 import hashlib
@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from conftest import jpeg_bytes, random_array, write_list
-from realfake.dedup import first_occurrences, pixel_hashes
-from realfake.splits import split_within_groups
+from realfake.hands.dedup import first_occurrences, pixel_hashes
+from realfake.hands.splits import split_within_groups
 from realfake.hands.data import BadTestFolder, check_test_folder
 from realfake.hands import (CLASS_NAMES, HandData, load_hand_data, load_test_hands, read_sources, source_of,
                             split_by_source)

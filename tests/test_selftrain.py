@@ -1,4 +1,4 @@
-"""realfake.selftrain: sampling weights, pseudo-labels and the rounds, on toy data (seconds on one CPU thread)."""
+"""realfake.hands.selftrain: sampling weights, pseudo-labels and the rounds, on toy data (seconds on one CPU thread)."""
 from __future__ import annotations
 
 import pytest
@@ -6,8 +6,8 @@ import torch
 
 from conftest import load_benchmark, selftraining_run
 from realfake.hands.config import make_config
-from realfake.selftrain import mixed_sample_weights, pseudo_labels, round_config, self_train
-from realfake.train import balanced_epoch
+from realfake.hands.selftrain import mixed_sample_weights, pseudo_labels, self_train
+from realfake.hands.train import balanced_epoch
 
 
 def test_mixed_weights_balance_classes_and_keep_the_labelled_share():
@@ -37,8 +37,8 @@ def test_pseudo_labels_keep_only_confident_predictions():
     keep, labels = pseudo_labels(probs, 0.9)
     assert keep.tolist() == [0, 2] and labels.tolist() == [0, 2]
     assert pseudo_labels(probs, 0.99)[0].numel() == 0
-    keep, labels = pseudo_labels(probs, 0.8, classes=[1, 2])   # the confident "0" (row 0) is not kept
-    assert keep.tolist() == [2, 3] and labels.tolist() == [2, 1]
+    keep, labels = pseudo_labels(probs, 0.8)
+    assert keep.tolist() == [0, 2, 3] and labels.tolist() == [0, 2, 1]
 
 
 def separable(n: int, seed: int):
@@ -78,80 +78,32 @@ def test_self_training_resumes_from_its_round_checkpoints(tmp_path):
     assert [record["round"] for record in history] == [0, 0, 1, 1]
 
 
-def test_round_config_changes_only_the_last_round_and_merges_the_model():
-    config = make_config(model={"width": 48, "depth": 3}, epochs=12, seed=5)
-    last = {"model": {"width": 64}, "epochs": 18}
-    first, middle, final = (round_config(config, r, 2, last) for r in range(3))
-    assert [c["seed"] for c in (first, middle, final)] == [5, 6, 7]
-    assert first["model"] == middle["model"] == config["model"] and first["epochs"] == middle["epochs"] == 12
-    assert final["model"] == {**config["model"], "width": 64} and final["epochs"] == 18
-    assert last == {"model": {"width": 64}, "epochs": 18}   # not consumed
-    assert round_config(config, 2, 2)["model"] == config["model"]
-    assert round_config(config, 2, 2, {"seed": 102})["seed"] == 102   # another draw of the same last round
-
-
-def test_round_config_gives_students_their_changes_after_round_0_and_the_last_round_wins():
-    config = make_config(model={"width": 48, "depth": 3, "dropout": 0.1}, epochs=12, seed=5)
-    students = {"cutout": 8, "model": {"dropout": 0.3}}
-    last = {"model": {"width": 64}, "cutout": 4}
-    first, middle, final = (round_config(config, r, 2, last, students) for r in range(3))
-    assert first == round_config(config, 0, 2) and "cutout" not in first        # round 0 is the plain network
-    assert middle["cutout"] == 8 and middle["model"] == {**config["model"], "dropout": 0.3}
-    assert final["cutout"] == 4 and final["model"] == {**config["model"], "dropout": 0.3, "width": 64}
-    assert [c["seed"] for c in (first, middle, final)] == [5, 6, 7]
-    assert students == {"cutout": 8, "model": {"dropout": 0.3}}                  # not consumed
-    assert round_config(config, 1, 1, None, students)["cutout"] == 8
-
-
-def test_noised_students_train_with_their_changes_and_round_0_without(monkeypatch):
-    import realfake.selftrain as selftrain
+def test_each_round_trains_with_its_own_seed_and_twice_the_draws_once_pseudo_labels_join(monkeypatch):
+    import realfake.hands.selftrain as selftrain
     pixels, labels = separable(30, 0)
     pool, _ = separable(60, 1)
-    config = make_config(model={"width": 4, "depth": 2}, epochs=1, epoch_size=60, batch_size=30)
+    config = make_config(model={"width": 4, "depth": 2}, epochs=1, epoch_size=None, batch_size=30, seed=5)
     trained = []
     real_train = selftrain.train_classifier
     monkeypatch.setattr(selftrain, "train_classifier", lambda c, *a, **k: trained.append(c) or real_train(c, *a, **k))
-    self_train(config, pixels, labels, pool, 2, 0.5, 0.5, device="cpu", progress=False,
-               students={"cutout": 8, "model": {"dropout": 0.4}})
-    assert [c.get("cutout") for c in trained] == [None, 8, 8]
-    assert [c["model"]["dropout"] for c in trained] == [config["model"]["dropout"], 0.4, 0.4]
-
-
-def test_classes_left_out_of_the_pseudo_labels_train_on_labelled_images_alone(monkeypatch):
-    import realfake.selftrain as selftrain
-    pixels, labels = separable(30, 0)
-    pool, _ = separable(90, 1)
-    config = make_config(model={"width": 4, "depth": 2}, epochs=2, epoch_size=90, batch_size=30, lr=1e-2)
-    trained_on = []
-    real_train = selftrain.train_classifier
-    monkeypatch.setattr(selftrain, "train_classifier",
-                        lambda c, x, y, *a, **k: trained_on.append((x, y)) or real_train(c, x, y, *a, **k))
-    _, history = self_train(config, pixels, labels, pool, 2, 0.0, 0.5, device="cpu", progress=False,
-                            pseudo_label_classes=[1, 2])
-    for x, y in trained_on[1:]:
-        # every labelled image, then pool images predicted 1 or 2 only (threshold 0: all such predictions)
-        assert torch.equal(x[:30], pixels) and torch.equal(y[:30], labels)
-        assert len(y) > 30 and set(y[30:].tolist()) <= {1, 2}
-    assert all(record["pseudo_labels"][0] == 0 for record in history)
-    # without the option the same rounds do pseudo-label class 0
-    trained_on.clear()
-    self_train(config, pixels, labels, pool, 1, 0.0, 0.5, device="cpu", progress=False)
-    assert 0 in trained_on[1][1][30:].tolist()
+    self_train(config, pixels, labels, pool, 2, 0.5, 0.5, device="cpu", progress=False)
+    assert [c["seed"] for c in trained] == [5, 6, 7]
+    assert [c["epoch_size"] for c in trained] == [30, 60, 60]
+    assert all(c["model"] == config["model"] for c in trained) and config["seed"] == 5 and config["epoch_size"] is None
 
 
 def test_the_benchmark_names_its_results_file_by_what_differs_from_the_recipe():
     benchmark = load_benchmark("hands_selftraining")
     parser = benchmark.build_parser()
     assert benchmark.variant_name(parser.parse_args([])) == "rounds2_threshold0.8_share0.3_epochs12_width48"
-    assert (benchmark.variant_name(parser.parse_args(["--seed", "2", "--student-cutout", "8", "--student-dropout",
-                                                      "0.3"]))
-            == "rounds2_threshold0.8_share0.3_epochs12_width48_seed2_studentcutout8_studentdropout0.3")
-    assert (benchmark.variant_name(parser.parse_args(["--pseudo-label-classes", "VAE", "GAN"]))
-            == "rounds2_threshold0.8_share0.3_epochs12_width48_pseudolabelsVAE_GAN")
-    assert (benchmark.variant_name(parser.parse_args(["--width", "64", "--depth", "4", "--cpu-bf16"]))
-            == "rounds2_threshold0.8_share0.3_epochs12_width64_depth4_cpubf16")
+    assert (benchmark.variant_name(parser.parse_args(["--seed", "2", "--threshold", "0.9"]))
+            == "rounds2_threshold0.9_share0.3_epochs12_width48_seed2")
+    assert (benchmark.variant_name(parser.parse_args(["--width", "64", "--depth", "4"]))
+            == "rounds2_threshold0.8_share0.3_epochs12_width64_depth4")
+    assert (benchmark.variant_name(parser.parse_args(["--width", "32", "--rounds", "1", "--labelled-share", "0.5"]))
+            == "rounds1_threshold0.8_share0.5_epochs12")   # files without a width trained the levers' width 32
     with pytest.raises(SystemExit):
-        parser.parse_args(["--pseudo-label-classes", "fake"])
+        parser.parse_args(["--cutout", "8"])   # a lever measured and removed
 
 
 def test_the_command_a_benchmark_stores_runs_the_same_settings_again():
@@ -159,10 +111,10 @@ def test_the_command_a_benchmark_stores_runs_the_same_settings_again():
 
     from realfake.results import command_line
     parser = load_benchmark("hands_selftraining").build_parser()
-    args = parser.parse_args(["--rounds", "1", "--pseudo-label-classes", "VAE", "GAN", "--residual-input",
+    args = parser.parse_args(["--rounds", "1", "--threshold", "0.9", "--width", "64", "--depth", "4",
                               "--seed", "3", "--checkpoint", "/tmp/c", "--label", "drawn again"])
     command = command_line("benchmarks/hands_selftraining.py", args, leave_out=("checkpoint", "label"))
-    assert "--pseudo-label-classes VAE GAN" in command and "--residual-input --" in command
+    assert "--threshold 0.9" in command and "--width 64 --depth 4" in command
     words = shlex.split(command)
     assert words[:2] == ["python", "benchmarks/hands_selftraining.py"]
     again = vars(parser.parse_args(words[2:]))
@@ -170,17 +122,14 @@ def test_the_command_a_benchmark_stores_runs_the_same_settings_again():
     # a value with a space stays one word
     labelled = parser.parse_args(["--label", "drawn again"])
     assert shlex.split(command_line("b.py", labelled))[-2:] == ["--label", "drawn again"]
-
-
-def test_the_last_round_trains_its_own_student(tmp_path):
-    pixels, labels = separable(30, 0)
-    pool, _ = separable(60, 1)
-    config = make_config(model={"width": 4, "depth": 2}, epochs=1, epoch_size=60, batch_size=30)
-    seen = []
-    model, history = self_train(config, pixels, labels, pool, 1, 0.5, 0.5, last_round={"model": {"width": 6}},
-                                device="cpu", progress=False, on_round_end=lambda r, m, p: seen.append(m))
-    first_conv = lambda m: next(p for p in m.parameters() if p.dim() == 4)
-    assert first_conv(seen[0]).shape[0] == 4 and first_conv(model).shape[0] == 6 and seen[1] is model
+    # a flag is named alone and a list gives its items
+    import argparse
+    other = argparse.ArgumentParser()
+    other.add_argument("--fast", action="store_true")
+    other.add_argument("--classes", nargs="+")
+    args = other.parse_args(["--fast", "--classes", "VAE", "GAN"])
+    assert command_line("b.py", args) == "python b.py --fast --classes VAE GAN"
+    assert other.parse_args(shlex.split(command_line("b.py", args))[2:]) == args
 
 
 def test_fit_or_load_stores_a_self_trained_model_for_this_pool_only(tmp_path, monkeypatch):
@@ -199,22 +148,10 @@ def test_fit_or_load_stores_a_self_trained_model_for_this_pool_only(tmp_path, mo
     # another pool is other training data: retrain
     fitting.fit_or_load(tmp_path, config, pixels, labels, device="cpu", pool=pool[:30], self_training=st)
     assert calls == [1, 1]
-    # a wider last-round student is stored as what it is, and loads back
-    wider = {**st, "last_round": {"model": {"width": 6}}}
-    _, record = fitting.fit_or_load(tmp_path / "w", config, pixels, labels, device="cpu", pool=pool,
-                                    self_training=wider)
-    assert record["spec"]["width"] == 6 and calls == [1, 1, 1]
-    _, again = fitting.fit_or_load(tmp_path / "w", config, pixels, labels, device="cpu", pool=pool, self_training=wider)
-    assert again["source"].startswith("loaded") and calls == [1, 1, 1]
-    # so is a noised student (another dropout from round 1 on)
-    noised = {**st, "students": {"model": {"dropout": 0.4}}}
-    _, record = fitting.fit_or_load(tmp_path / "n", config, pixels, labels, device="cpu", pool=pool,
-                                    self_training=noised)
-    assert record["spec"]["dropout"] == 0.4 and calls == [1, 1, 1, 1]
 
 
 def test_history_plot_draws_one_training_line_per_round():
-    from realfake.plots import plot_history
+    from realfake.hands.plots import plot_history
     history = [{"epoch": e, "round": r, "train_loss": 1.0 / e, "train_acc": 0.5} for r in range(3) for e in (1, 2)]
     left, right = plot_history(history).axes
     assert [line.get_label() for line in left.lines] == ["train, round 0", "train, round 1", "train, round 2"]
@@ -311,52 +248,40 @@ def test_selftraining_summary_pairs_each_lever_with_the_recipe_on_the_same_seed_
         selftraining_summary(tmp_path / "empty")
 
 
-def test_out_of_fold_students_never_predict_an_image_whose_pseudo_label_they_saw(monkeypatch):
-    import realfake.selftrain as selftrain
-    pixels, labels = separable(30, 0)
-    pool, _ = separable(90, 1)
-    row_of = {bytes(image.numpy()): i for i, image in enumerate(pool)}
-    trained_on, predicted_by = {}, []   # model id -> pool rows it trained on; (model id, pool rows it predicted)
-    students = []   # kept alive, so that no two students share an id
-    real_train, real_predict = selftrain.train_classifier, selftrain.predict_proba
+def test_the_self_training_table_names_the_levers_the_results_files_record(tmp_path):
+    """The committed results files name levers measured and since removed from the code: the table still reads them."""
+    import json
 
-    def spy_train(config, round_pixels, *args, **kwargs):
-        model, history = real_train(config, round_pixels, *args, **kwargs)
-        trained_on[id(model)] = {row_of[bytes(image.numpy())] for image in round_pixels[len(pixels):]}
-        students.append(model)
-        return model, history
-
-    def spy_predict(model, images, *args, **kwargs):
-        predicted_by.append((id(model), [row_of[bytes(image.numpy())] for image in images]))
-        return real_predict(model, images, *args, **kwargs)
-
-    monkeypatch.setattr(selftrain, "train_classifier", spy_train)
-    monkeypatch.setattr(selftrain, "predict_proba", spy_predict)
-    config = make_config(model={"width": 4, "depth": 2}, epochs=2, epoch_size=90, batch_size=30, lr=1e-2)
-    seen = []
-    # threshold 0: every pool image gets a pseudo-label, so each student sees all parts but its own
-    _, history = selftrain.self_train(config, pixels, labels, pool, rounds=2, threshold=0.0, labelled_share=0.5,
-                                      device="cpu", progress=False, folds=3,
-                                      on_round_end=lambda r, m, probs: seen.append(probs))
-    assert len(trained_on) == 1 + 3 + 3 and len(predicted_by) == 1 + 3 + 3
-    assert [record.get("fold") for record in history] == [None, None] + [0, 0, 1, 1, 2, 2] * 2
-    for round_calls in (predicted_by[1:4], predicted_by[4:7]):
-        # the three students of a round predict disjoint parts that cover the pool, each part unseen by its student
-        assert sorted(row for _, rows in round_calls for row in rows) == list(range(len(pool)))
-        for model, rows in round_calls:
-            assert trained_on[model] == set(range(len(pool))) - set(rows)
-    # every pool image has its out-of-fold probabilities, in its own row
-    assert all(torch.allclose(probs.sum(1), torch.ones(len(pool))) for probs in seen)
-    assert torch.equal(seen[1][predicted_by[2][1]], real_predict(students[2], pool[predicted_by[2][1]], "cpu", tta=True))
-
-
-def test_folds_are_refused_where_they_cannot_work(tmp_path):
-    import realfake.hands.fitting as fitting
-    pixels, labels = separable(30, 0)
-    pool, _ = separable(30, 1)
-    config = make_config(model={"width": 4, "depth": 2}, epochs=1, epoch_size=30, batch_size=30)
-    with pytest.raises(ValueError, match="at least 2"):
-        self_train(config, pixels, labels, pool, 1, 0.5, 0.5, device="cpu", progress=False, folds=1)
-    with pytest.raises(ValueError, match="hands_selftraining.py --folds"):
-        fitting.fit_or_load(tmp_path, config, pixels, labels, device="cpu", pool=pool,
-                            self_training={"rounds": 1, "threshold": 0.5, "labelled_share": 0.5, "folds": 2})
+    from realfake.hands.evaluation import selftraining_table
+    for name, config in (("ema", {"model": {"name": "handnet", "width": 48}, "ema_decay": 0.99}),
+                         ("residual", {"model": {"name": "handnet_residual", "width": 48}, "seed": 2}),
+                         ("cutout", {"model": {"name": "handnet", "width": 48}, "cutout": 8}),
+                         ("bf16", {"model": {"name": "handnet", "width": 48}, "cpu_bf16": True, "seed": 4}),
+                         ("deeper", {"model": {"name": "handnet", "width": 64, "depth": 4}, "cpu_bf16": True}),
+                         ("depth3", {"model": {"name": "handnet", "width": 48, "depth": 3}, "seed": 5}),
+                         ("consistency", {"model": {"width": 48}, "consistency_weight": 1.0, "seed": 6,
+                                          "consistency_threshold": 0.9})):
+        (tmp_path / f"{name}.json").write_text(json.dumps(selftraining_run(
+            0.8, [0.9], labelled_share=0.3, resumed_rounds=(), config=config, threads=2 if name == "cutout" else 1)))
+    noised = selftraining_run(0.8, [0.9, 0.95], labelled_share=0.3, config={"model": {"width": 48}})
+    noised["self_training"]["students"] = {"cutout": 8, "model": {"dropout": 0.3}}
+    (tmp_path / "noised.json").write_text(json.dumps(noised))
+    (tmp_path / "gpu.json").write_text(json.dumps(selftraining_run(
+        0.8, [0.9], labelled_share=0.3, resumed_rounds=(), config={"model": {"width": 48}, "seed": 3}, device="cuda")))
+    # trained by an earlier call (every round from a checkpoint): its thread count says nothing
+    (tmp_path / "resumed.json").write_text(json.dumps(selftraining_run(
+        0.8, [0.9], labelled_share=0.3, resumed_rounds=(0,), config={"model": {"width": 32}}, threads=2)))
+    variants = sorted({variant for variant, _ in selftraining_table(tmp_path).index})
+    assert variants == ["threshold 0.8, labelled share 0.3",
+                        "width 48, threshold 0.8, labelled share 0.3, 8-pixel cutout, 2 threads",
+                        "width 48, threshold 0.8, labelled share 0.3, bfloat16 on the CPU, seed 4",
+                        "width 48, threshold 0.8, labelled share 0.3, consistency (weight 1, threshold 0.9), seed 6",
+                        "width 48, threshold 0.8, labelled share 0.3, high-pass residual input, seed 2",
+                        "width 48, threshold 0.8, labelled share 0.3, moving average of weights (decay 0.99)",
+                        "width 48, threshold 0.8, labelled share 0.3, noised students (8-pixel cutout, dropout 0.3)",
+                        "width 48, threshold 0.8, labelled share 0.3, seed 3, on cuda",
+                        "width 48, threshold 0.8, labelled share 0.3, seed 5",   # depth 3 is the recipe's: not named
+                        "width 64, threshold 0.8, labelled share 0.3, depth 4, bfloat16 on the CPU"]
+    (tmp_path / "consistency.json").write_text(json.dumps(selftraining_run(0.8, [0.9], labelled_share=0.3, config={
+        "model": {"width": 48}, "consistency_weight": 1.0})))   # no threshold recorded: FixMatch's
+    assert any("consistency (weight 1, threshold 0.95)" in variant for variant, _ in selftraining_table(tmp_path).index)

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import realfake.images as images
-import realfake.train as train
+import realfake.hands.train as train
 from conftest import jpeg_bytes, random_array
-from realfake.dedup import data_fingerprint
+from realfake.hands.dedup import data_fingerprint
 from realfake.hands.config import make_config
 from realfake.hands.fitting import fit_or_load
 from realfake.loop import TrainState, fit

@@ -1,19 +1,18 @@
-"""realfake.train, realfake.model_store and realfake.metrics on toy data (seconds on one CPU thread)."""
+"""realfake.hands.train, realfake.model_store and realfake.metrics on toy data (seconds on one CPU thread)."""
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import pytest
 import torch
 
-import realfake.train as train
+import realfake.hands.train as train
 from realfake.metrics import classification_summary
-from realfake.dedup import data_fingerprint
+from realfake.hands.dedup import data_fingerprint
 from realfake.hands.config import DEFAULT_CONFIG, make_config
 from realfake.model_store import load_model, save_model
-from realfake.train import augment, balanced_epoch, predict_proba, to_input, train_classifier
+from realfake.hands.train import augment, balanced_epoch, predict_proba, to_input, train_classifier
 
 TINY = dict(model={"width": 4, "depth": 2}, epochs=2, epoch_size=64, batch_size=32)
 
@@ -167,50 +166,6 @@ def test_interrupted_run_resumes_to_the_same_weights(module_data, tmp_path):
     same, expected, got = resume_matches_uninterrupted(tiny_config(), module_data, tmp_path)
     assert got[0] == expected[0]                     # epoch 1 is the stored one
     assert same and got == expected
-
-
-def bf16_config():
-    return {**tiny_config(), "cpu_bf16": True}   # an optional key, as in benchmarks/hands_selftraining.py
-
-
-def first_conv_dtypes(monkeypatch) -> list:
-    """The dtype of the first convolution's output at every training step (a hook on each network built)."""
-    seen, build = [], train.build_model
-
-    def build_and_watch(spec):
-        model = build(spec)
-        model.stem[0].register_forward_hook(lambda module, inputs, output: seen.append(output.dtype))
-        return model
-    monkeypatch.setattr(train, "build_model", build_and_watch)
-    return seen
-
-
-def test_cpu_bf16_trains_in_bfloat16_with_float32_weights(module_data, reference, monkeypatch):
-    seen = first_conv_dtypes(monkeypatch)
-    fit(tiny_config(), module_data)
-    assert set(seen) == {torch.float32}              # the default: float32 on a CPU
-    seen.clear()
-    model, _ = fit(bf16_config(), module_data)
-    assert set(seen) == {torch.bfloat16} and len(seen) == 2 * 2     # 2 epochs of 2 batches, all in bfloat16
-    assert all(p.dtype == torch.float32 and p.is_contiguous() for p in model.parameters())   # the usual layout again
-    assert not same_weights(model, reference[0])
-    again, _ = fit(bf16_config(), module_data)
-    assert same_weights(model, again)                # same seed, same weights in bfloat16 too
-
-
-def test_cpu_bf16_run_resumes_to_the_same_weights(module_data, tmp_path):
-    same, expected, got = resume_matches_uninterrupted(bf16_config(), module_data, tmp_path)
-    assert same and got == expected
-
-
-def test_cpu_bf16_warns_where_the_cpu_has_no_native_bfloat16(module_data, monkeypatch):
-    monkeypatch.setattr(train, "native_cpu_bf16", lambda: True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        fit(bf16_config(), module_data)
-    monkeypatch.setattr(train, "native_cpu_bf16", lambda: False)
-    with pytest.warns(UserWarning, match="no native bfloat16"):
-        fit(bf16_config(), module_data)
 
 
 # ---------------------------------------------------------------- augment, sampling, prediction

@@ -50,7 +50,7 @@ def make_config(**overrides) -> dict:
 
 
 # The recipe the clean notebook trains (issue 6): a network that the 2-core CPU trains in minutes,
-# taught further by self-training on test_hands/ (`realfake.selftrain`). Chosen on the selection half
+# taught further by self-training on test_hands/ (`realfake.hands.selftrain`). Chosen on the selection half
 # of the matching validation: benchmarks/hands_levers.py compared levers on the width-32 network
 # (LEVERS_BASE_CONFIG), benchmarks/hands_selftraining.py compared self-training variants and widths
 # round by round; width 48 with 2 rounds scored best. See results/hands_levers.json and

@@ -1,6 +1,6 @@
 """Hand images that are copies of other images: a label that contradicts another, and test images seen before.
 
-`load_hand_data` drops exact repeats; these are repeats up to re-encoding noise (`realfake.dedup.near_copies`). A
+`load_hand_data` drops exact repeats; these are repeats up to re-encoding noise (`realfake.hands.dedup.near_copies`). A
 generated hand that copies a real X-ray carries a label no network can learn from its pixels: the same pixels are
 labelled real elsewhere. They stay in training and validation as submitted (the test set has such images too), and
 these tables say which they are.
@@ -11,7 +11,7 @@ from pathlib import PurePosixPath
 
 import torch
 
-from ..dedup import near_copies
+from .dedup import near_copies
 from .data import CLASS_NAMES, HandData
 
 

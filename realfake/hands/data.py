@@ -15,14 +15,13 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
 from ..datalink import link_folder
-from ..dedup import first_occurrences, pixel_hashes
+from .dedup import first_occurrences, pixel_hashes
 from ..images import ImageSet, list_image_files, load_image_folder, read_text_file
-from ..splits import split_by_group, split_groups_in_two, split_within_groups
+from .splits import split_by_group, split_groups_in_two, split_within_groups
 
 CLASS_NAMES = ("real", "VAE", "GAN")
 LABELLED_FOLDERS = {"real_hands": 0, "VAE_hands": 1, "GAN_hands": 2}
@@ -78,19 +77,6 @@ class HandData:
         rows = index.tolist()
         return HandData(self.pixels[index], self.labels[index], [self.sources[i] for i in rows],
                         [self.names[i] for i in rows], self.report, self.duplicates)
-
-
-def generator_targets(data: HandData) -> tuple[torch.Tensor, list[str]]:
-    """Each image's generator as a class index for a generator-aware objective, and the generators' names.
-
-    A generator is a (class, student) pair: a student's VAE and GAN are two generators. Real hands have
-    no generator (-1). Names are sorted, so the same images give the same indices.
-    """
-    keys = [f"{CLASS_NAMES[label]}:{source}" if label else None
-            for source, label in zip(data.sources, data.labels.tolist())]
-    names = sorted({key for key in keys if key is not None})
-    index = {name: i for i, name in enumerate(names)}
-    return torch.tensor([index[key] if key else -1 for key in keys], dtype=torch.long), names
 
 
 def read_sources(folder: Path) -> dict[str, str]:

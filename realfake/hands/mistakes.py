@@ -11,29 +11,23 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from sklearn.metrics import balanced_accuracy_score
 
-from ..metrics import balanced_accuracy
 from ..plots import image_grid
-from ..train import to_input
+from .train import to_input
 from .data import CLASS_NAMES, HandData
 
 
 @torch.no_grad()
 def features(model: torch.nn.Module, pixels: torch.Tensor, device="cpu", batch_size: int = 1024) -> torch.Tensor:
     """What HandNet's last layer reads (its pooled features, N x channels), averaged over the image and its mirror as
-    the flip-averaged predictions are. Read with a hook on that layer, so a HandNet whose forward adds inputs
-    (`handnet_residual`) gives its own features too."""
+    the flip-averaged predictions are."""
     model = model.to(device).eval()
-    seen = []
-    hook = model.head[-1].register_forward_hook(lambda layer, inputs, output: seen.append(inputs[0]))
-    try:
-        for part in pixels.split(batch_size):
-            x = to_input(part.to(device))
-            model(x)
-            model(x.flip(3))
-    finally:
-        hook.remove()
-    return torch.cat([(seen[i] + seen[i + 1]) / 2 for i in range(0, len(seen), 2)]).cpu()
+
+    def pooled(x):
+        return model.head[:-1](model.blocks(model.stem(x)))
+    parts = (to_input(part.to(device)) for part in pixels.split(batch_size))
+    return torch.cat([(pooled(x) + pooled(x.flip(3))) / 2 for x in parts]).cpu()
 
 
 def sibling_ranks(model, train: HandData, held_out: HandData, rows, device="cpu", n_nearest: int = 5) -> list[dict]:
@@ -108,4 +102,4 @@ def shared_mistakes(labels: torch.Tensor, predictions: list[torch.Tensor]) -> to
 def balanced_accuracy_if_only(labels: torch.Tensor, wrong: torch.Tensor, n_classes: int = len(CLASS_NAMES)) -> float:
     """The balanced accuracy of a network that got exactly the `wrong` images (a boolean mask) wrong: the most a
     network can score if it still makes those mistakes."""
-    return balanced_accuracy(labels, torch.where(wrong, (labels + 1) % n_classes, labels), n_classes)
+    return float(balanced_accuracy_score(labels, torch.where(wrong, (labels + 1) % n_classes, labels)))

@@ -1,9 +1,12 @@
-"""The hand classifier's search objective: train a trial's settings, score the selection half."""
+"""The hand classifier's search objective (train a trial's settings, score the selection half) and its
+learning curves (validation scores against training-set size and epochs)."""
 from __future__ import annotations
 
 import optuna
+import pandas as pd
+import torch
 
-from ..train import train_classifier
+from .train import train_classifier
 from ..tune import suggest
 from .config import SEARCH_SPACE, config_from_params
 
@@ -33,3 +36,29 @@ def best_record(study: optuna.Study, epochs: int, seed: int) -> dict:
     return {"config": config_from_params(best.params, epochs, seed), "study": study.study_name,
             "trial": best.number, "val_bal_acc": best.value, "val_acc": best.user_attrs.get("val_acc"),
             "scored_on": "selection half of the matching validation (held-out images of every generator)"}
+
+
+def _fit_and_score(config: dict, pixels, labels, val_data, device) -> dict:
+    _, history = train_classifier(config, pixels, labels, *val_data, device=device, progress=False)
+    return {"val_acc": history[-1]["val_acc"], "val_bal_acc": history[-1]["val_bal_acc"],
+            "seconds": sum(r["seconds"] for r in history)}
+
+
+def learning_curve_by_size(config: dict, train_data, val_data, fractions, seed: int = 0, device=None) -> pd.DataFrame:
+    """Validation scores after training on a class-stratified random fraction of the training set."""
+    pixels, labels = train_data
+    generator = torch.Generator().manual_seed(seed)
+    rows = []
+    for fraction in fractions:
+        index = torch.cat([
+            members[torch.randperm(len(members), generator=generator)[:max(1, round(fraction * len(members)))]]
+            for members in (torch.nonzero(labels == c).flatten() for c in labels.unique())])
+        rows.append({"fraction": fraction, "train_images": len(index),
+                     **_fit_and_score(config, pixels[index], labels[index], val_data, device)})
+    return pd.DataFrame(rows)
+
+
+def learning_curve_by_epochs(config: dict, train_data, val_data, epoch_budgets, device=None) -> pd.DataFrame:
+    """Validation scores of separate runs with each epoch budget (the schedule scales with it)."""
+    return pd.DataFrame([{"epochs": epochs, **_fit_and_score({**config, "epochs": epochs}, *train_data, val_data, device)}
+                         for epochs in epoch_budgets])
