@@ -14,13 +14,15 @@ def save_figure(fig, path: Path | str) -> Path | None:
     """Write the figure as PNG atomically (a kill never leaves a half-written file). Where the folder cannot be
     written (a read-only checkout) it warns, naming the file, and returns None: the figure is still shown."""
     import warnings
-    from .state import atomic_write_bytes
+    from .state import atomic_write_bytes, read_only
     path = Path(path)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
     try:
         return atomic_write_bytes(path, buffer.getvalue())
     except OSError as error:
+        if not read_only(error):
+            raise
         warnings.warn(f"figure {path} not saved ({error.strerror or error}); it is shown only", stacklevel=2)
         return None
 

@@ -6,7 +6,7 @@ import time
 import warnings
 from pathlib import Path
 
-from .state import atomic_write_text
+from .state import atomic_write_text, read_only
 
 
 def write_metrics(path: Path | str, metrics: dict) -> dict:
@@ -16,6 +16,8 @@ def write_metrics(path: Path | str, metrics: dict) -> dict:
     try:
         atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")
     except OSError as error:
+        if not read_only(error):
+            raise
         warnings.warn(f"metrics {path} not written ({error.strerror or error})", stacklevel=2)
     return record
 

@@ -62,6 +62,13 @@ def atomic_torch_save(obj, path: Path | str) -> Path:
     return atomic_write_bytes(path, buffer.getvalue())
 
 
+def read_only(error: OSError) -> bool:
+    """Whether a failed write failed because the place cannot be written (a read-only checkout), which a run warns
+    about and goes on; any other failure (a full disk, an I/O error) is raised."""
+    import errno
+    return error.errno in (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
 class UnreadableState(ValueError):
     """A state file that is not rebuildable (a stored model, a tracked record) is damaged; it is left in place."""
 

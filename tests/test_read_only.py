@@ -68,3 +68,15 @@ def test_a_killed_figure_write_leaves_the_old_file(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         plots.save_figure(fig, path)
     assert path.read_bytes() == old and [p.name for p in tmp_path.iterdir()] == ["f.png"]
+
+
+def test_a_full_disk_is_an_error_not_a_warning(tmp_path, monkeypatch):
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(state, "atomic_write_bytes", full)
+    monkeypatch.setattr(results, "atomic_write_text", full)
+    fig, _ = plt.subplots()
+    with pytest.raises(OSError, match="No space"):
+        plots.save_figure(fig, tmp_path / "f.png")
+    with pytest.raises(OSError, match="No space"):
+        results.write_metrics(tmp_path / "m.json", {"a": 1})

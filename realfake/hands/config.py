@@ -1,9 +1,12 @@
 """The hand classifier's training configs and its search space.
 
 DEFAULT_CONFIG  the starting point of a config (and what the tests build small versions of)
-FAST_CONFIG, SELF_TRAINING  the recipe the clean notebook trains: minutes per model on a 2-core CPU
-SEARCH_SPACE    what hands_classifier_hypertune.ipynb searches; its best settings go to
-                `configs/hands_best.json` (a bigger network: an hour per model on that CPU)
+FAST_CONFIG, SELF_TRAINING  the recipe's defaults: minutes per model on a 2-core CPU
+RECIPE_FILE     configs/hands_recipe.json: the recipe the clean notebook trains (`load_recipe`), written by
+                hands_classifier_hypertune.ipynb from its search over RECIPE_SPACE
+RECIPE_SPACE    what that search covers: network size, self-training threshold, labelled share, rounds
+SEARCH_SPACE    the supervised training settings searched earlier on a GPU (configs/hands_best.json), which
+                fixed the learning rate, regularisation and augmentation the recipe keeps
 """
 from __future__ import annotations
 
@@ -66,3 +69,38 @@ def config_from_params(params: dict, epochs: int, seed: int) -> dict:
     return make_config(model={k: params[k] for k in MODEL_PARAMS},
                        **{k: v for k, v in params.items() if k not in MODEL_PARAMS},
                        epochs=epochs, seed=seed)
+
+
+# What hands_classifier_hypertune.ipynb searches: what the clean notebook trains. Every other training setting stays
+# FAST_CONFIG's. name -> (kind, arguments..., what it means); network settings go to config["model"].
+RECIPE_SPACE = {
+    "width": ("categorical", [32, 48, 64], "channels of the first block"),
+    "depth": ("int", 3, 4, "pooling blocks"),
+    "rounds": ("int", 1, 3, "self-training rounds after the supervised one"),
+    "threshold": ("float", 0.7, 0.95, "confidence a pseudo-label needs"),
+    "labelled_share": ("float", 0.2, 0.5, "share of each class's draws kept for labelled images"),
+}
+RECIPE_FILE = "configs/hands_recipe.json"
+
+
+def recipe_from_params(params: dict, seed: int = 0, base: dict | None = None) -> tuple[dict, dict]:
+    """(training config, self-training settings) for a point of RECIPE_SPACE."""
+    base = base or FAST_CONFIG
+    config = make_config(**{**base, "model": {**base["model"], "width": params["width"], "depth": params["depth"]},
+                            "seed": seed})
+    return config, {"rounds": int(params["rounds"]), "threshold": float(params["threshold"]),
+                    "labelled_share": float(params["labelled_share"])}
+
+
+def load_recipe(root=".") -> tuple[dict, dict, dict]:
+    """(config, self-training settings, the record) from configs/hands_recipe.json; a missing or damaged file is
+    named with what to do."""
+    from pathlib import Path
+
+    from ..state import read_json
+    path = Path(root) / RECIPE_FILE
+    record = read_json(path, "the hands recipe")
+    if record is None:
+        raise FileNotFoundError(f"{RECIPE_FILE} is missing: run hands_classifier_hypertune.ipynb with "
+                                "REALFAKE_SAVE_BEST=1 to write it, or restore it with git")
+    return make_config(**record["config"]), dict(record["self_training"]), record

@@ -1,14 +1,56 @@
-"""The hand classifier's search objective (train a trial's settings, score the selection half) and its
-learning curves (validation scores against training-set size and epochs)."""
+"""The hand classifier's search objectives and its learning curves.
+
+make_recipe_objective  what hands_classifier_hypertune.ipynb searches: the whole recipe the clean notebook trains
+                       (network size, then self-training rounds, threshold and labelled share), scored on the selection
+                       half after every round, so that the pruner stops recipes that fall behind
+make_objective         the supervised training settings alone (configs/hands_best.json came from it)
+learning_curve_*       validation scores against training-set size and epochs
+"""
 from __future__ import annotations
 
 import optuna
 import pandas as pd
 import torch
 
-from .train import train_classifier
+from sklearn.metrics import balanced_accuracy_score
+
 from ..tune import suggest
-from .config import SEARCH_SPACE, config_from_params
+from .config import RECIPE_SPACE, SEARCH_SPACE, config_from_params, recipe_from_params
+from .selftrain import self_train
+from .train import predict_proba, train_classifier
+
+
+def make_recipe_objective(train_data, select_data, pool, seed: int = 0, device=None, overrides: dict | None = None):
+    """An Optuna objective over RECIPE_SPACE: self-train the trial's recipe on `train_data` with the unlabelled `pool`,
+    and score balanced accuracy on `select_data` (flip-averaged, as the clean notebook predicts) after every round.
+    overrides: training settings fixed for every trial (e.g. fewer epochs for a quick search)."""
+    def objective(trial: optuna.Trial) -> float:
+        config, settings = recipe_from_params(suggest(trial, RECIPE_SPACE), seed)
+        config.update(overrides or {})
+        scores = []
+
+        def report(round_: int, model, pool_probs) -> None:
+            predicted = predict_proba(model, select_data[0], device, tta=True).argmax(1)
+            scores.append(float(balanced_accuracy_score(select_data[1], predicted)))
+            trial.report(scores[-1], round_)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+
+        _, history = self_train(config, *train_data, pool, device=device, progress=False, on_round_end=report,
+                                **settings)
+        trial.set_user_attr("score_by_round", scores)
+        trial.set_user_attr("seconds", round(sum(r.get("seconds", 0) for r in history)))
+        return scores[-1]
+    return objective
+
+
+def best_recipe(study: optuna.Study, seed: int = 0, overrides: dict | None = None) -> dict:
+    """The best trial's recipe as configs/hands_recipe.json holds it, with where it came from."""
+    best = study.best_trial
+    config, settings = recipe_from_params(best.params, seed)
+    return {"config": config, "self_training": settings, "study": study.study_name, "trial": best.number,
+            "selection_balanced_accuracy": best.value, "search_overrides": overrides or {},
+            "scored_on": "selection half of the matching validation (held-out images of every generator)"}
 
 
 def make_objective(train_data, select_data, epochs: int, seed: int, device=None, overrides: dict | None = None):

@@ -12,7 +12,7 @@ import re
 import warnings
 from pathlib import Path
 
-from ..state import atomic_write_text
+from ..state import atomic_write_text, read_only
 
 LINE_PATTERN = re.compile(r"(?P<name>test_hand_[0-9]{4}\.jpeg), (?P<label>[0-9]+)")
 LABELS = {"0", "1", "2"}
@@ -85,6 +85,8 @@ def write_submission(path: Path | str, names: list[str], labels: list[int],
     try:
         return atomic_write_text(path, "\n".join(lines) + "\n")
     except OSError as error:
+        if not read_only(error):
+            raise
         warnings.warn(f"{path} not written ({error.strerror or error}): this checkout is read-only; the predictions "
                       "are valid and stay in memory", stacklevel=2)
         return None
