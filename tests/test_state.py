@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import json
-import warnings
 
-import optuna
 import pytest
 import torch
 
