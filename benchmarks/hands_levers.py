@@ -1,4 +1,4 @@
-"""What each lever gains on the validation that matches test_hands/ (issue 6), measured in one run.
+"""What each lever gains on the validation that matches test_hands/, measured in one run.
 
 The split holds out one image in five of every generator (and of the real hands), like the test set,
 which holds other images of the same cohort's generators. Its held-out images are halved by generator:

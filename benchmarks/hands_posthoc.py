@@ -1,4 +1,4 @@
-"""What changing only the *predictions* of the committed matching model gains (issue 6): no training.
+"""What changing only the *predictions* of the committed matching model gains: no training.
 
 The clean notebook's `model_best/validation_matching/` predicts the matching validation's held-out images
 (one per generator, halved by generator into a selection and a report half). Two post-hoc levers:

@@ -1,4 +1,4 @@
-"""How self-training gains round by round on the validation that matches test_hands/ (issue 6).
+"""How self-training gains round by round on the validation that matches test_hands/.
 
 Trains the clean notebook's recipe (`realfake.hands.config`: FAST_CONFIG, then rounds of
 `realfake.hands.selftrain`) on the matching split, exactly as the notebook's `fit_or_load` does: the

@@ -1,4 +1,4 @@
-"""Which held-out mistakes every network makes (issue 6): no training, only predictions.
+"""Which held-out mistakes every network makes: no training, only predictions.
 
 Several networks trained independently on the matching split (different training seeds, so different round-0
 networks and pseudo-labels) predict its held-out images, flip-averaged as in the clean notebook. For each image it

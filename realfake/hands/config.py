@@ -52,7 +52,7 @@ def make_config(**overrides) -> dict:
     return config
 
 
-# The recipe the clean notebook trains (issue 6): a network that the 2-core CPU trains in minutes,
+# The recipe the clean notebook trains: a network that the 2-core CPU trains in minutes,
 # taught further by self-training on test_hands/ (`realfake.hands.selftrain`). Chosen on the selection half
 # of the matching validation: benchmarks/hands_levers.py compared levers on the width-32 network
 # (LEVERS_BASE_CONFIG), benchmarks/hands_selftraining.py compared self-training variants and widths
