@@ -13,7 +13,7 @@ import torch
 
 from ..model_store import INFO, load_model, save_model
 from ..paths import RunPaths, shown
-from ..state import atomic_torch_save, load_torch_state
+from ..state import atomic_torch_save, load_torch_state, read_json
 from . import data as data_module
 from .mnist_classifier import CLASSIFIER_CONFIG, classifier_train_or_load
 from .quality import GanProbe
@@ -84,6 +84,20 @@ def _load_gan(folder_g: Path, folder_d: Path, config: dict, fingerprint: str, de
     log = load_torch_state(folder_g / LOG, "training log") or {}
     return GanRun(G, D, info_g["history"], info_g.get("best_epoch", len(info_g["history"])), log.get("grids", []),
                   info_g["config"], log.get("step_losses", [])), info_g
+
+
+def load_stored_generator(paths: RunPaths, name: str, device="cpu"):
+    """(generator, "") for the stored generator `name` ("reference" or "improved") of the run's paths, or
+    (None, a sentence saying what is missing and how to make it)."""
+    folder = model_folder(paths, f"{name}_generator")
+    info = read_json(folder / INFO, "stored model record")
+    if info is None:
+        return None, (f"no stored {name} generator in {shown(folder)}; "
+                      f"train it with `python -m realfake.dcgan {name}`")
+    generator, reason = load_model(folder, info["spec"], device=device)
+    if generator is None:
+        return None, f"the stored {name} generator in {shown(folder)} cannot be used: {reason}"
+    return generator, ""
 
 
 def get_gan(paths: RunPaths, name: str, config: dict, data: ImageData, classifier, probe_samples: int = 2000,

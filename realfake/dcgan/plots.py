@@ -19,6 +19,16 @@ def _tile(images: torch.Tensor, ncols: int) -> np.ndarray:
     return canvas[..., 0] if c == 1 else canvas
 
 
+def save_grid(images: torch.Tensor, path, ncols: int = 16) -> None:
+    """uint8 images N x C x H x W tiled into one PNG (1-pixel white gaps), written atomically."""
+    import io
+    from PIL import Image
+    from ..state import atomic_write_bytes
+    buffer = io.BytesIO()
+    Image.fromarray(_tile(images, min(ncols, len(images)))).save(buffer, "PNG")
+    atomic_write_bytes(path, buffer.getvalue())
+
+
 def show_tiles(ax, images: torch.Tensor, ncols: int, title: str = "") -> None:
     tiled = _tile(images, ncols)
     ax.imshow(tiled, cmap="gray" if tiled.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
