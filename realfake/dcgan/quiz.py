@@ -71,6 +71,17 @@ def make_items(real: torch.Tensor, generated: torch.Tensor, n: int = 20, seed: i
     return [QuizItem(items[i].image, items[i].generated, f"d{k:02d}") for k, i in enumerate(order)]
 
 
+def quiz_id(items: list[QuizItem], prefix: str = "dcgan") -> str:
+    """A name for this exact quiz (its digits, their order and truth): answer files name it, so answers are
+    only ever pooled with the key of the quiz they answered."""
+    import hashlib
+    digest = hashlib.sha256()
+    for item in items:
+        digest.update(item.image.contiguous().numpy().tobytes())
+        digest.update(b"g" if item.generated else b"r")
+    return f"{prefix}-{digest.hexdigest()[:10]}"
+
+
 def quiz_key(items: list[QuizItem]) -> dict[str, bool]:
     """item id -> True when the item is generated: what answer files are scored against."""
     return {item.id: item.generated for item in items}

@@ -11,7 +11,7 @@ that a detector can find without looking at the digit. Nearest-neighbour up-samp
   ResizeGenerator          noise B x noise -> Linear -> B x 4w x 7 x 7 (BN, ReLU)
                            -> up x2, Conv3x3 -> B x 2w x 14 x 14 (BN, ReLU)
                            -> up x2, Conv3x3 -> B x w x 28 x 28 (BN, ReLU)
-                           -> Conv3x3 -> B x 1 x 28 x 28, Tanh
+                           -> Conv3x3 -> B x 1 x 28 x 28, Tanh (output bias starts at MNIST's mean brightness)
   SpectralDiscriminator    B x 1 x 28 x 28 -> Conv4x4/2 -> B x w x 14 x 14 -> Conv4x4/2 -> B x 2w x 7 x 7
                            -> Conv3x3/2 -> B x 4w x 4 x 4 -> Linear -> B x 1 logits; LeakyReLU(0.2),
                            every layer spectrally normalised (Miyato et al. 2018), no batch norm
@@ -26,7 +26,6 @@ from torch import nn
 from torch.nn.utils import spectral_norm
 
 from ..models import register_model
-from .models import init_weights
 
 NETWORK_VERSION = 1
 
@@ -45,7 +44,10 @@ class ResizeGenerator(nn.Module):
             nn.Conv2d(w, channels, 3, padding=1),                           # B x channels x 28 x 28
             nn.Tanh())
         self.width = w
-        self.apply(init_weights)
+        # PyTorch's default initialisation (DCGAN's N(0, 0.02) leaves a 3x3 output layer's images flat grey for
+        # hundreds of steps); the output bias starts at MNIST's mean brightness (0.13 -> tanh^-1(-0.74)).
+        with torch.no_grad():
+            self.main[-2].bias.fill_(float(torch.atanh(torch.tensor(2 * 0.13 - 1))))
 
     def forward(self, z):                                                   # z: B x noise (x 1 x 1)
         x = self.project(z.reshape(len(z), self.noise))
