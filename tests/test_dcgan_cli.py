@@ -11,7 +11,8 @@ import torch
 from PIL import Image
 
 from realfake.dcgan import __main__ as cli
-from realfake.dcgan.quality import EVALUATION_SEED, evaluation_samples
+from realfake.dcgan import EVALUATION_SEED
+from realfake.dcgan.quality import evaluation_samples
 from realfake.dcgan.settings import SMOKE, run_sizes
 from realfake.model_store import save_model
 from realfake.models import build_model

@@ -5,3 +5,5 @@ Notebooks: dcgan_mnist_clean.ipynb, dcgan_mnist_hypertune.ipynb.
     python -m realfake.dcgan classifier|reference|improved   # train (or load) what model_best/dcgan/ holds
     python -m realfake.dcgan sample --gan improved --n 1000 --out digits.pt [--seed S] [--png grid.png]
 """
+
+EVALUATION_SEED = 98765     # the noise of the reported numbers and of `python -m realfake.dcgan sample`

@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-import torch
+from . import EVALUATION_SEED
 
 MAX_SAMPLES = 1_000_000
 
@@ -32,7 +32,6 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def parse(argv=None) -> argparse.Namespace:
-    from .quality import EVALUATION_SEED
     parser = OneLineParser(prog="python -m realfake.dcgan", description=__doc__.split("\n\n")[0])
     parser.add_argument("what", choices=["classifier", "reference", "improved", "sample"])
     parser.add_argument("--retrain", action="store_true")
@@ -86,7 +85,8 @@ def sample(args: argparse.Namespace, profile: str) -> int:
 
 
 def main(argv=None) -> int:
-    args = parse(argv)
+    args = parse(argv)                     # before importing torch: a bad argument is answered at once
+    import torch
     if args.threads:
         torch.set_num_threads(args.threads)
 
