@@ -92,3 +92,15 @@ def test_hinge_loss_and_ema_in_training():
         gan_config(losses="hinge")
     with pytest.raises(ValueError):
         GanStep(None, None, None, None, torch.Generator(), loss="wasserstein")
+
+
+def test_lever_winner_gets_the_epochs_that_fit_the_time_box():
+    from realfake.dcgan.levers import final_config, lever_configs
+    levers = lever_configs()
+    assert list(levers)[:3] == ["course recipe", "optuna settings", "+ resize-conv G"]
+    record = {"winner": "b", "runs": {"a": {"config": gan_config(), "seconds_per_step": 0.1, "validation_fd": 9.0},
+                                      "b": {"config": gan_config(lr_g=1e-4), "seconds_per_step": 0.5,
+                                            "validation_fd": 5.0}}}
+    config = final_config(record, minutes=28, steps_per_epoch=469)
+    assert config["lr_g"] == 1e-4 and config["epochs"] == int(28 * 60 / (0.5 * 469)) == 7
+    assert config["patience"] == 3 and config["limit"] is None
