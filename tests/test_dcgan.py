@@ -17,7 +17,8 @@ from realfake.dcgan.detectability import (blur_jpeg, detection_summary, detector
                                           scores)
 from realfake.dcgan.frechet import ClassifierFeatures, FrechetDistance, frechet_distance
 from realfake.dcgan.quality import GanProbe
-from realfake.dcgan.quiz import QuizSession, describe, make_items, pooled_result, save_answers, score
+from realfake.dcgan.quiz import (QuizSession, answer_files, describe, make_items, pool_answers, quiz_key, save_answers,
+                                 score)
 from realfake.dcgan.train import REFERENCE, GanRun, GanStep, gan_config, generate, train_gan
 from realfake.models import build_model
 
@@ -292,17 +293,19 @@ def test_quiz_score_and_wilson_interval():
 def test_quiz_session_answered_by_code_and_saved(tmp_path):
     items = make_items(blobs(30, 6), blobs(30, 7) // 4, n=20, seed=0)
     assert len(items) == 20 and sum(i.generated for i in items) == 10
-    session = QuizSession(items)
+    assert [i.id for i in items] == [f"d{k:02d}" for k in range(20)]
+    session = QuizSession(items, quiz="test")
     result = session.answer_by(lambda image: image.max() < 100)   # the "generated" blobs are darker
     assert session.done and result["accuracy"] == 1.0
     with pytest.raises(RuntimeError):
         session.answer(True)
-    record = save_answers(tmp_path / "answers.json", session, "code")
-    save_answers(tmp_path / "answers.json", QuizSession(items, [False] * 20), "coin")
-    assert pooled_result(record, "code")["n"] == 20
-    from realfake.state import read_json
-    pooled = pooled_result(read_json(tmp_path / "answers.json"))
-    assert pooled["n"] == 40 and pooled["correct"] == 30
+    first = save_answers(tmp_path, session, "code")
+    second = save_answers(tmp_path, QuizSession(items, [False] * 20, quiz="test"), "coin")
+    assert first != second and first.exists() and second.exists()
+    pooled = pool_answers(answer_files(tmp_path), quiz_key(items), "test")
+    assert pooled["pooled"]["n"] == 40 and pooled["pooled"]["correct"] == 30 and pooled["sessions"] == 2
+    assert pooled["people"]["code"]["accuracy"] == 1.0 and pooled["people"]["coin"]["correct"] == 10
+    assert not pooled["problems"]
 
 
 # ---------------------------------------------------------------- resume

@@ -13,7 +13,7 @@ import torch
 
 from ..model_store import INFO, load_model, save_model
 from ..paths import RunPaths, shown
-from ..state import atomic_torch_save, load_torch_state
+from ..state import atomic_torch_save, load_torch_state, read_json
 from . import data as data_module
 from .mnist_classifier import CLASSIFIER_CONFIG, classifier_train_or_load
 from .quality import GanProbe
@@ -84,6 +84,20 @@ def _load_gan(folder_g: Path, folder_d: Path, config: dict, fingerprint: str, de
     log = load_torch_state(folder_g / LOG, "training log") or {}
     return GanRun(G, D, info_g["history"], info_g.get("best_epoch", len(info_g["history"])), log.get("grids", []),
                   info_g["config"], log.get("step_losses", [])), info_g
+
+
+def load_stored_generator(paths: RunPaths, name: str, device="cpu"):
+    """(generator, "") for the stored generator `name` ("reference" or "improved") of the run's paths, or
+    (None, a sentence saying what is missing and how to make it)."""
+    folder = model_folder(paths, f"{name}_generator")
+    info = read_json(folder / INFO, "stored model record")
+    if info is None:
+        return None, (f"no stored {name} generator in {shown(folder)}; "
+                      f"train it with `python -m realfake.dcgan {name}`")
+    generator, reason = load_model(folder, info["spec"], device=device)
+    if generator is None:
+        return None, f"the stored {name} generator in {shown(folder)} cannot be used: {reason}"
+    return generator, ""
 
 
 def get_gan(paths: RunPaths, name: str, config: dict, data: ImageData, classifier, probe_samples: int = 2000,
@@ -193,3 +207,22 @@ def augmented_floor(classifier, data: ImageData, max_rotation: float, n: int = 1
     from .frechet import ClassifierFeatures, frechet_distance
     batch = next(iter(BatchMaker(data.train_images[:n], batch_size=n, max_rotation=max_rotation, seed=seed)(0)))
     return frechet_distance(ClassifierFeatures(classifier), data.test_images, to_uint8(batch, "0_1"))
+
+
+def explain_detection(gans: dict, data: ImageData, paths: RunPaths, n_train: int, n_test: int, config: dict,
+                      n_maps: int = 1000, masked_rows: int = 2, device="cpu", profile: str = "cpu") -> dict:
+    """For each GAN (name -> GanRun), what its detector (the stored one of `detection_study`) keys on: Grad-CAM and
+    input-gradient maps averaged over `n_maps` held-out generated digits, its AP and accuracy with the bottom
+    `masked_rows` rows black, and the bottom-row statistics of real and generated test digits."""
+    from .explain import bottom_row_study, gradcam_map, gradient_map, masked_detectability
+    from .train import generate
+    real_test = data.test_images[:n_test]
+    out = {}
+    for name, run in gans.items():
+        detector, _ = get_detector(paths, name, run, data, n_train, config, device, profile=profile, progress=False)
+        fake_test = generate(run.generator, n_test, seed=DETECTOR_TEST_NOISE_SEED, device=device)
+        out[name] = {"gradcam": gradcam_map(detector, fake_test[:n_maps], device=device),
+                     "gradient": gradient_map(detector, fake_test[:n_maps], device=device),
+                     "masked": masked_detectability(detector, real_test, fake_test, masked_rows, device),
+                     "bottom_row": bottom_row_study(real_test, fake_test)}
+    return out

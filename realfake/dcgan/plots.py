@@ -19,6 +19,16 @@ def _tile(images: torch.Tensor, ncols: int) -> np.ndarray:
     return canvas[..., 0] if c == 1 else canvas
 
 
+def save_grid(images: torch.Tensor, path, ncols: int = 16) -> None:
+    """uint8 images N x C x H x W tiled into one PNG (1-pixel white gaps), written atomically."""
+    import io
+    from PIL import Image
+    from ..state import atomic_write_bytes
+    buffer = io.BytesIO()
+    Image.fromarray(_tile(images, min(ncols, len(images)))).save(buffer, "PNG")
+    atomic_write_bytes(path, buffer.getvalue())
+
+
 def show_tiles(ax, images: torch.Tensor, ncols: int, title: str = "") -> None:
     tiled = _tile(images, ncols)
     ax.imshow(tiled, cmap="gray" if tiled.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
@@ -159,3 +169,40 @@ def plot_detection(results: dict):
 
 __all__ = ["plot_samples", "plot_progression", "plot_losses", "plot_frechet", "plot_class_histograms",
            "plot_class_bars", "plot_detection", "image_grid"]
+
+
+def plot_saliency(explained: dict, real_mean: np.ndarray | None = None):
+    """Per GAN: its detector's mean Grad-CAM and mean input-gradient map over generated digits."""
+    names = list(explained)
+    fig, axes = plt.subplots(len(names), 2, figsize=(6.4, 3.1 * len(names)), squeeze=False)
+    for row, name in zip(axes, names):
+        for ax, (kind, title) in zip(row, (("gradcam", "Grad-CAM (14x14 block)"), ("gradient", "|d logit / d pixel|"))):
+            image = ax.imshow(explained[name][kind], cmap="inferno", interpolation="nearest")
+            ax.set_title(f"{name}: {title}", fontsize=9)
+            ax.axis("off")
+            fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.suptitle("Where the detectors find 'generated' (mean over held-out generated digits)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_artefact(bottom_rows: dict[str, list[float]], mean_image: np.ndarray, layer_maps: dict[str, np.ndarray]):
+    """The reference generator's edge artefact: its mean digit, the bottom row's brightness per column (real and
+    generated), and the tap-count maps of its transposed convolutions (uneven counts = checkerboard)."""
+    fig, axes = plt.subplots(1, 2 + len(layer_maps), figsize=(3.3 * (2 + len(layer_maps)), 3.3))
+    axes[0].imshow(mean_image, cmap="gray", vmin=0, vmax=mean_image.max(), interpolation="nearest")
+    axes[0].set_title("reference: mean generated digit", fontsize=9)
+    axes[0].axis("off")
+    for name, values in bottom_rows.items():
+        axes[1].plot(range(len(values)), values, marker=".", label=name)
+    axes[1].set(xlabel="column", ylabel="mean brightness (0..1)", title="Bottom row (row 28)")
+    axes[1].set_xticks(range(3, 28, 4))
+    axes[1].grid(alpha=0.3)
+    axes[1].legend(fontsize=8)
+    for ax, (title, counts) in zip(axes[2:], layer_maps.items()):
+        image = ax.imshow(counts, cmap="viridis", interpolation="nearest")
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+        fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    return fig

@@ -48,7 +48,8 @@ class GanProbe:
 
     def measure(self, state) -> dict:
         """Numbers for the epoch's record; updates state.extras (best epoch, its weights, grids)."""
-        G, D = state.modules["generator"], state.modules["discriminator"]
+        G = state.modules.get("generator_ema", state.modules["generator"])    # the EMA generator when there is one
+        D = state.modules["discriminator"]
         fakes = generate(G, self.n_samples, seed=self.noise_seed, device=self.device)
         fd = self.fd(fakes)
         counts = class_histogram(self.classifier, fakes, self.n_classes)
@@ -64,12 +65,25 @@ class GanProbe:
                 "largest_class_share": max(counts) / max(sum(counts), 1)}
 
 
+from . import EVALUATION_SEED   # the noise of the reported numbers: neither training, the probe nor the search used it
+
+
+def evaluation_samples(generator: nn.Module, n: int, seed: int = EVALUATION_SEED, device="cpu") -> torch.Tensor:
+    """n digits (uint8 N x C x H x W) drawn as the reported numbers draw them; `python -m realfake.dcgan sample`
+    calls this too."""
+    return generate(generator, n, seed=seed, device=device)
+
+
 def report_quality(generator: nn.Module, classifier: nn.Module, test_images: torch.Tensor, n: int = 10_000,
-                   noise_seed: int = 98765, device="cpu") -> dict:
-    """The generator's reported numbers: FD to the MNIST test images from fresh noise, class histogram."""
-    fakes = generate(generator, n, seed=noise_seed, device=device)
+                   noise_seed: int = EVALUATION_SEED, device="cpu") -> dict:
+    """The generator's reported numbers: FD to the MNIST test images from fresh noise, class histogram, and the
+    mean pixel brightness (0..1) of the generated and the real digits."""
+    fakes = evaluation_samples(generator, n, seed=noise_seed, device=device)
     features = ClassifierFeatures(classifier.to(device).eval())
     fd = FrechetDistance(features, test_images)(fakes)
     counts = class_histogram(classifier, fakes)
     return {"fd_test": fd, "n_generated": n, "n_real": len(test_images), "class_counts": counts,
-            "missing_classes": sum(c == 0 for c in counts)}
+            "missing_classes": sum(c == 0 for c in counts),
+            "smallest_class_share": min(counts) / max(sum(counts), 1),
+            "mean_brightness": fakes.float().mean().item() / 255,
+            "real_mean_brightness": test_images.float().mean().item() / 255}

@@ -19,6 +19,24 @@ CONFIGS = Path("configs")
 REFERENCE_FILE, BEST_FILE = CONFIGS / "dcgan_reference.json", CONFIGS / "dcgan_best.json"
 SMOKE = {"epochs": 2, "limit": 4, "patience": None}
 
+# How big each profile's run is: the clean notebook and `python -m realfake.dcgan` both read this, so one profile
+# means one thing everywhere (the same data subset, the same classifier, the same probe).
+RUN_SIZES = {
+    "smoke": {"train_size": 2000, "test_size": 1000, "probe_samples": 256, "report_samples": 500,
+              "detect_train": 256, "detect_test": 256, "quiz_items": 10, "classifier_changes": {"epochs": 1}},
+    "cpu": {"train_size": None, "test_size": None, "probe_samples": 2000, "report_samples": 10_000,
+            "detect_train": 10_000, "detect_test": 5000, "quiz_items": 20, "classifier_changes": {}},
+    "full": {"train_size": None, "test_size": None, "probe_samples": 5000, "report_samples": 10_000,
+             "detect_train": 20_000, "detect_test": 10_000, "quiz_items": 20, "classifier_changes": {}},
+}
+
+
+def run_sizes(profile: str) -> dict:
+    """The run's sizes for `profile` (None: the whole split); see RUN_SIZES."""
+    if profile not in RUN_SIZES:
+        raise ValueError(f"unknown run profile {profile!r}; use one of {', '.join(RUN_SIZES)}")
+    return {**RUN_SIZES[profile], "classifier_changes": dict(RUN_SIZES[profile]["classifier_changes"])}
+
 
 def read_config(path: Path) -> dict:
     try:

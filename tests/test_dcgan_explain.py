@@ -1,0 +1,106 @@
+"""What the detectors key on, and the tap-count maps of transposed convolutions; the improved networks."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from realfake.dcgan.explain import (bottom_row_study, gradcam_map, gradient_map, mask_bottom, masked_detectability,
+                                    overlap_map, transposed_layers)
+from realfake.dcgan.train import GanStep, gan_config, train_gan
+from realfake.models import build_model
+
+
+def test_overlap_map_shows_the_checkerboard_of_kernel_3_stride_2_and_the_edges_of_kernel_4():
+    three = overlap_map([nn.ConvTranspose2d(1, 1, 3, 2)], 6)               # 6x6 -> 13x13
+    assert three.shape == (13, 13)
+    assert three[1, 1] == 1 and three[2, 2] == 4 and three[1, 2] == 2      # 1 and 2 taps alternate per axis
+    four = overlap_map([nn.ConvTranspose2d(1, 1, 4, 2)], 13)               # 13x13 -> 28x28
+    assert four.shape == (28, 28) and four[-1, 10] == 2 and four[10, 10] == 4   # the edge gets one kernel row
+
+
+def test_course_generator_has_four_transposed_layers():
+    generator = build_model({"name": "dcgan_generator"})
+    assert [layer.stride for layer in transposed_layers(generator)] == [(2, 2), (1, 1), (2, 2), (2, 2)]
+    assert transposed_layers(build_model({"name": "dcgan_resize_generator"})) == []
+
+
+def edge_images(n: int, lit: bool) -> torch.Tensor:
+    images = torch.zeros(n, 1, 28, 28, dtype=torch.uint8)
+    images[:, :, 8:20, 10:18] = 200
+    if lit:
+        images[:, :, -1, 3::4] = 220
+    return images
+
+
+def test_bottom_row_study_and_masking():
+    real, fake = edge_images(20, False), edge_images(20, True)
+    study = bottom_row_study(real, fake)
+    assert study["generated_bright"] == 1.0 and study["real_bright"] == 0.0 and study["ap_bottom_row_brightness"] == 1.0
+    assert study["generated_column_means"][3] == pytest.approx(220 / 255) and study["generated_column_means"][4] == 0
+    assert torch.equal(mask_bottom(fake, 2), real)
+
+
+class EdgeDetector(nn.Module):
+    """Says "generated" exactly when the bottom row is lit: a detector keyed on the artefact."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(*[nn.Identity() for _ in range(4)], nn.Conv2d(1, 1, 1))
+        nn.init.ones_(self.body[4].weight)
+        nn.init.zeros_(self.body[4].bias)
+
+    def forward(self, x):
+        x = self.body(x)
+        return x[:, :, -1, :].sum((1, 2)).unsqueeze(1) * 10 - 1
+
+
+def test_masking_the_bottom_rows_blinds_a_detector_keyed_on_them_and_the_maps_point_there():
+    detector, real, fake = EdgeDetector(), edge_images(30, False), edge_images(30, True)
+    masked = masked_detectability(detector, real, fake, rows=2)
+    assert masked["accuracy"] == 0.5 and masked["average_precision"] == pytest.approx(0.5)
+    gradient = gradient_map(detector, fake)
+    assert gradient.shape == (28, 28) and gradient[-1].min() > 0 and gradient[:-1].max() == 0
+    cam = gradcam_map(detector, fake)
+    assert cam.shape == (28, 28) and cam[-1].mean() > cam[:20].mean()
+
+
+def test_resize_generator_and_spectral_discriminator_shapes_and_start_brightness():
+    torch.manual_seed(0)
+    generator = build_model({"name": "dcgan_resize_generator", "noise": 16, "width": 8}).eval()
+    images = generator(torch.randn(5, 16))
+    assert images.shape == (5, 1, 28, 28)
+    assert ((images + 1) / 2).mean().item() == pytest.approx(0.13, abs=0.03)   # starts at MNIST's mean brightness
+    discriminator = build_model({"name": "dcgan_sn_discriminator", "width": 4})
+    assert discriminator(images).shape == (5, 1)
+    assert any("weight_orig" in name for name, _ in discriminator.named_parameters())   # spectrally normalised
+
+
+def test_hinge_loss_and_ema_in_training():
+    images = torch.randint(0, 256, (32, 1, 28, 28), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    config = gan_config(generator={"name": "dcgan_resize_generator", "noise": 8, "width": 4, "pixel_range": "-1_1"},
+                        discriminator={"name": "dcgan_sn_discriminator", "width": 4}, loss="hinge", ema=0.5,
+                        batch_size=16, epochs=1)
+    run = train_gan(config, images, progress=False)
+    assert len(run.history) == 1 and np.isfinite(run.history[0]["loss_d"])
+    plain = train_gan({**config, "ema": None}, images, progress=False)
+    differ = any(not torch.equal(a, b) for a, b in zip(run.generator.state_dict().values(),
+                                                        plain.generator.state_dict().values()))
+    assert differ                                          # the stored generator is the average, not the last weights
+    with pytest.raises(KeyError):
+        gan_config(losses="hinge")
+    with pytest.raises(ValueError):
+        GanStep(None, None, None, None, torch.Generator(), loss="wasserstein")
+
+
+def test_lever_winner_gets_the_epochs_that_fit_the_time_box():
+    from realfake.dcgan.levers import final_config, lever_configs
+    levers = lever_configs()
+    assert list(levers)[:3] == ["course recipe", "optuna settings", "+ resize-conv G"]
+    record = {"winner": "b", "runs": {"a": {"config": gan_config(), "seconds_per_step": 0.1, "validation_fd": 9.0},
+                                      "b": {"config": gan_config(lr_g=1e-4), "seconds_per_step": 0.5,
+                                            "validation_fd": 5.0}}}
+    config = final_config(record, minutes=28, steps_per_epoch=469)
+    assert config["lr_g"] == 1e-4 and config["epochs"] == int(28 * 60 / (0.5 * 469)) == 7
+    assert config["patience"] == 3 and config["limit"] is None
