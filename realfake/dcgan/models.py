@@ -16,6 +16,10 @@ from torch import nn
 
 from ..models import register_model
 
+# Stored models load only into the version of these networks they were trained with: raise this number
+# whenever a network here changes its structure (layers, shapes, parameter names), not for other edits.
+NETWORK_VERSION = 1
+
 
 def init_weights(module: nn.Module) -> None:
     """DCGAN initialisation (Radford et al. 2016; pytorch/examples): conv weights ~ N(0, 0.02),
