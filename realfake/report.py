@@ -148,8 +148,29 @@ def q2() -> str:
         b0=epochs[0]["val_bal_acc"], b1=best_epochs["val_bal_acc"])
 
 
+# ---------------------------------------------------------------- task 3: DCGAN
+
+def dcgan_rows() -> list[list[str]]:
+    metrics = load("dcgan_metrics.json")
+    gans = get(metrics, "gans", "dcgan_metrics.json")
+    floor = get(metrics, "floor_train_vs_test", "dcgan_metrics.json")
+    detection = get(metrics, "detection", "dcgan_metrics.json")
+    quiz = get(metrics, "quiz_people/pooled", "dcgan_metrics.json")
+    notebook = "[dcgan_mnist_clean](notebooks/dcgan_mnist_clean.ipynb)"
+    rows = [["3. DCGAN on MNIST", f"Fréchet distance to MNIST test in the suite's classifier features, improved "
+             f"generator, one run (course recipe {gans['reference']['fd_test']:.2f}; two real sets {floor:.3f})",
+             f"**{gans['improved']['fd_test']:.2f}**", "one run: none", notebook],
+            ["", "a detector trained from scratch on the improved generator's digits, average precision "
+             f"(n = {detection['improved: detector']['n_real'] + detection['improved: detector']['n_generated']:,})",
+             f"{detection['improved: detector']['average_precision']:.3f}", "one run: none", notebook]]
+    if quiz["n"]:
+        rows.append(["", f"people telling generated digits from real ones, share right (n = {quiz['n']} answers)",
+                     f"{100 * quiz['accuracy']:.0f} %", interval(quiz["low"], quiz["high"], 0, True), notebook])
+    return rows
+
+
 def headline_table() -> str:
-    rows = hands_rows() + cifake_rows()
+    rows = hands_rows() + cifake_rows() + dcgan_rows()
     lines = ["| task | result | value | 95 % interval | notebook |", "|---|---|---|---|---|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
