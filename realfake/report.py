@@ -101,7 +101,7 @@ def run_times() -> str:
     """How long `make run` takes, from the times run_notebooks records (results/run_times.json)."""
     times = load("run_times.json")
     profile = "cpu" if "cpu" in times else sorted(times)[0]
-    notebooks = times[profile]
+    notebooks = {name: entry for name, entry in times[profile].items() if name.endswith("_clean.ipynb")}
     total = sum(entry["seconds"] for entry in notebooks.values())
     cores = max(entry.get("cpu_cores", 0) for entry in notebooks.values())
     parts = ", ".join(f"{name.removesuffix('_clean.ipynb')} {entry['seconds'] / 60:.0f}"
