@@ -15,7 +15,7 @@ from torch import nn
 REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 # Task modules that register models; imported on first use so that `build_model` finds every name.
 PROVIDERS = ("realfake.hands.model", "realfake.hands.generator_head", "realfake.hands.residual_input",
-             "realfake.sd_detector.models", "realfake.dcgan.models")
+             "realfake.sd_detector.models", "realfake.sd_detector.native_model", "realfake.dcgan.models")
 
 
 def register_model(name: str):
