@@ -4,7 +4,8 @@ native_npr  x - nearest_upsample(downsample_2(x)), the neighbouring-pixel relati
             leaves in every 2x2 block, fed to a stride-2 stem, max-pool and two stages of basic residual blocks
             (width w, then 2w), global average pool, one logit (generated). Fully convolutional: it reads a crop of
             any size; the detector feeds it 64x64 tiles at the image's own resolution (`native.score_pixels`).
-            npr=False feeds the RGB pixels instead (the ablation in docs/sd_detector.md).
+            npr=False feeds the RGB pixels instead; luma=True reads the grey level only (the mean of R, G, B), so the
+            2x2 chroma blocks of 4:2:0 JPEG carry nothing (the ablations in docs/sd_detector.md).
 
 This module holds only the network: a stored model is tied to its source (realfake.model_store.arch_version).
 """
@@ -44,9 +45,9 @@ class BasicBlock(nn.Module):
 class NativeNPR(nn.Module):
     """Input: float pixels in [0, 1], N x 3 x H x W (H, W >= 8). Output: N logits of "generated"."""
 
-    def __init__(self, width: int = 32, blocks: int = 2, npr: bool = True):
+    def __init__(self, width: int = 32, blocks: int = 2, npr: bool = True, luma: bool = False):
         super().__init__()
-        self.npr = npr
+        self.npr, self.luma = npr, luma
         self.stem = nn.Sequential(nn.Conv2d(3, width, 3, 2, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
                                   nn.MaxPool2d(3, 2, 1))
         stage1 = [BasicBlock(width, width) for _ in range(blocks)]
@@ -55,11 +56,13 @@ class NativeNPR(nn.Module):
         self.head = nn.Linear(2 * width, 1)
 
     def forward(self, x):
+        if self.luma:
+            x = x.mean(1, keepdim=True).expand(-1, 3, -1, -1)
         x = npr_residual(x) * (2.0 / 3.0) if self.npr else x - 0.5
         x = self.features(self.stem(x))
         return self.head(x.mean((2, 3))).squeeze(1)
 
 
 @register_model("native_npr")
-def native_npr(width: int = 32, blocks: int = 2, npr: bool = True):
-    return NativeNPR(width=width, blocks=blocks, npr=npr)
+def native_npr(width: int = 32, blocks: int = 2, npr: bool = True, luma: bool = False):
+    return NativeNPR(width=width, blocks=blocks, npr=npr, luma=luma)

@@ -23,6 +23,7 @@ import argparse
 import csv
 import hashlib
 import io
+import json
 import math
 import time
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from realfake.loop import TrainState, fit, progress_bar, seed_everything
 from realfake.models import build_model, count_parameters
 from realfake.sd_detector import codec, native
-from realfake.state import code_version
+from realfake.state import atomic_write_text, code_version
 
 GENERATORS = ("ldm_256", "sd_v1_384", "sd_2.1_faces")
 PHOTO_TEST_FRACTION = 0.3
@@ -265,7 +266,10 @@ def subset_items(items: list[Item], per_group: int) -> list[Item]:
 
 
 VARIANTS = {"npr_crop64_aug": {}, "rgb_crop64_aug": {"model": {"npr": False}}, "npr_crop64_noaug": {"augment": {}},
-            "npr_crop32_aug": {"crop": 32, "batch_size": 128}}
+            "npr_crop32_aug": {"crop": 32, "batch_size": 128},
+            "npr_crop64_jpeg_all": {"augment": {"p_jpeg": 1.0}},
+            "npr_crop64_jpeg_all_50_85": {"augment": {"p_jpeg": 1.0, "quality": [50, 85]}},
+            "luma_npr_crop64_aug": {"model": {"luma": True}}}
 
 
 def run(root: Path | str, profile: str = "cpu", stages=("choose", "logo", "final"), out: Path | str | None = None,
@@ -296,6 +300,11 @@ def run(root: Path | str, profile: str = "cpu", stages=("choose", "logo", "final
     if "choose" in stages and len(variants) > 1:
         for name, changes in variants.items():
             config = recipe(profile, **changes)
+            cached = read_json_quiet(checkpoints / f"native_{name}.json")
+            if cached is not None and cached.get("config") == json.loads(json.dumps(config)) and cached.get("code") == recipe_version():
+                table[name] = cached["entry"]
+                print(f"{name}: scored before (checkpoints/native_{name}.json)")
+                continue
             started = time.perf_counter()
             model, history = train(arrays, [items[i] for i in train_sd1], config, checkpoints / f"native_{name}.pt",
                                    progress, desc=name)
@@ -305,6 +314,8 @@ def run(root: Path | str, profile: str = "cpu", stages=("choose", "logo", "final
                            "train_seconds": float(sum(h["seconds"] for h in history)),
                            "wall_seconds": time.perf_counter() - started,
                            "sd_vs_real": {k: scored[k] for k in ("as_stored", "jpeg_q90_both")}}
+            atomic_write_text(checkpoints / f"native_{name}.json", json.dumps(
+                {"config": config, "code": recipe_version(), "entry": table[name]}, default=str))
             print(f"{name}: sd_vs_real AUC {scored['as_stored']['roc_auc']:.3f}, "
                   f"codec-controlled {scored['jpeg_q90_both']['roc_auc']:.3f}")
         chosen = max(table, key=lambda n: table[n]["sd_vs_real"]["jpeg_q90_both"]["roc_auc"])
