@@ -78,16 +78,18 @@ def plot_extremes(record: dict, data_root: Path | str, kind: str = "as_stored", 
     return fig
 
 
-def plot_tile_heatmap(model, array: np.ndarray, tile: int, max_tiles: int = 256, title: str = ""):
-    """The image and, over it, each tile's P(generated) (tiles read at native resolution, as the detector does)."""
-    p, details = native.score_pixels(model, array, tile, max_tiles)
+def plot_tile_heatmap(model, array: np.ndarray, tile: int, max_tiles: int = 1024, title: str = ""):
+    """The image and, over it, the P(generated) of every tile of the covering grid (read at native resolution, as the
+    detector reads its tiles; the detector itself averages at most 64 of them)."""
+    p = native.score_pixels(model, array, tile)[0]           # what the detector says (at most 64 tiles)
+    _, details = native.score_pixels(model, array, tile, max_tiles)
     heat = np.full(array.shape[:2], np.nan)
     probs = 1 / (1 + np.exp(-details["logits"]))
     for (top, left), q in zip(details["positions"], probs):
         heat[top:top + tile, left:left + tile] = q
     fig, axes = plt.subplots(1, 2, figsize=(8, 4))
     axes[0].imshow(array)
-    axes[0].set_title(f"P(generated) = {p:.2f} (mean tile logit)", fontsize=9)
+    axes[0].set_title(f"detector: P(generated) = {p:.2f}", fontsize=9)
     axes[1].imshow(array)
     shown = axes[1].imshow(heat, cmap="magma", alpha=0.6, vmin=0, vmax=1)
     axes[1].set_title(f"{len(probs)} tiles of {tile}x{tile}: P(generated) per tile", fontsize=9)

@@ -265,11 +265,11 @@ def subset_items(items: list[Item], per_group: int) -> list[Item]:
     return out
 
 
-VARIANTS = {"npr_crop64_aug": {}, "rgb_crop64_aug": {"model": {"npr": False}}, "npr_crop64_noaug": {"augment": {}},
+VARIANTS = {"npr_crop64_aug": {}, "rgb_crop64_aug": {"model": {"npr": False}},
             "npr_crop32_aug": {"crop": 32, "batch_size": 128},
             "npr_crop64_jpeg_all": {"augment": {"p_jpeg": 1.0}},
-            "npr_crop64_jpeg_all_50_85": {"augment": {"p_jpeg": 1.0, "quality": [50, 85]}},
-            "luma_npr_crop64_aug": {"model": {"luma": True}}}
+            "luma_npr_crop64_aug": {"model": {"luma": True}},
+            "npr_crop64_noaug": {"augment": None}}
 
 
 def run(root: Path | str, profile: str = "cpu", stages=("choose", "logo", "final"), out: Path | str | None = None,
@@ -348,7 +348,7 @@ def run(root: Path | str, profile: str = "cpu", stages=("choose", "logo", "final
                                             for m in ("roc_auc", "average_precision", "balanced_accuracy")}
 
     if "final" in stages:
-        final_config = {**config, "epochs": config["epochs"] * (3 if profile != "smoke" else 1)}
+        final_config = {**config, "epochs": config["epochs"] * (2 if profile != "smoke" else 1)}
         started = time.perf_counter()
         model, history = train(arrays, items, final_config, checkpoints / "native_final.pt", progress, desc="final")
         folder = Path(models or root / "model_best") / "sd_detector" / "native_npr"
@@ -384,9 +384,6 @@ def main(argv=None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
 
 def run_or_load(profile: str, paths, progress: bool = False) -> dict:
     """The notebook's entry: the stored results of `python -m realfake.sd_detector.native_train` for this profile
@@ -409,3 +406,7 @@ def read_json_quiet(path: Path | str) -> dict | None:
         return json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return None
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
