@@ -274,7 +274,7 @@ VARIANTS = {"npr_crop64_aug": {}, "rgb_crop64_aug": {"model": {"npr": False}},
 
 def run(root: Path | str, profile: str = "cpu", stages=("choose", "logo", "final"), out: Path | str | None = None,
         checkpoints: Path | str | None = None, models: Path | str | None = None, progress: bool = True,
-        variants: dict | None = None, n_boot: int | None = None) -> dict:
+        variants: dict | None = None, n_boot: int | None = None, recipe_name: str | None = None) -> dict:
     """The three stages; returns (and writes to `out`) the metrics record."""
     from realfake.model_store import save_model
     from realfake.results import write_metrics
@@ -296,8 +296,8 @@ def run(root: Path | str, profile: str = "cpu", stages=("choose", "logo", "final
     # choose: variants trained without SD v1, scored on sd_vs_real (SD v1 512 vs its photos), codec-controlled
     train_sd1, _ = logo_fold("sd_v1_384", items)
     choice_test = [i for i, it in enumerate(items) if it.dataset == "sd_vs_real"]
-    chosen, table = next(iter(variants)), {}
-    if "choose" in stages and len(variants) > 1:
+    chosen, table = recipe_name or next(iter(variants)), {}
+    if "choose" in stages and len(variants) > 1 and recipe_name is None:
         for name, changes in variants.items():
             config = recipe(profile, **changes)
             cached = read_json_quiet(checkpoints / f"native_{name}.json")
@@ -329,8 +329,9 @@ def run(root: Path | str, profile: str = "cpu", stages=("choose", "logo", "final
         for held_out in GENERATORS:
             train_index, test_index = logo_fold(held_out, items)
             model, history = train(arrays, [items[i] for i in train_index], config,
-                                   checkpoints / f"native_{chosen}.pt" if held_out == "sd_v1_384" and chosen in table
-                                   else checkpoints / f"native_logo_{held_out}.pt", progress, desc=f"without {held_out}")
+                                   checkpoints / f"native_{chosen}.pt" if held_out == "sd_v1_384"
+                                   else checkpoints / f"native_logo_{chosen}_{held_out}.pt", progress,
+                                   desc=f"without {held_out}")
             scored = evaluate_both(model, [arrays[i] for i in test_index], labels[test_index], config["crop"],
                                    max_tiles, n_boot)
             scored["files"] = [str(items[i].path.relative_to(root / "data")) for i in test_index]
@@ -348,7 +349,7 @@ def run(root: Path | str, profile: str = "cpu", stages=("choose", "logo", "final
                                             for m in ("roc_auc", "average_precision", "balanced_accuracy")}
 
     if "final" in stages:
-        final_config = {**config, "epochs": config["epochs"] * (2 if profile != "smoke" else 1)}
+        final_config = dict(config)   # the recipe the LOGO estimate describes, on all the data
         started = time.perf_counter()
         model, history = train(arrays, items, final_config, checkpoints / "native_final.pt", progress, desc="final")
         folder = Path(models or root / "model_best") / "sd_detector" / "native_npr"
@@ -362,7 +363,9 @@ def run(root: Path | str, profile: str = "cpu", stages=("choose", "logo", "final
                            "crops": final_config["epochs"] * final_config["steps_per_epoch"] * final_config["batch_size"],
                            "parameters": count_parameters(model)}
     if out is not None:
-        record = write_metrics(out, record)
+        previous = read_json_quiet(out) or {}
+        same_run = previous.get("profile") == profile and previous.get("recipe") == json.loads(json.dumps(record["recipe"]))
+        record = write_metrics(out, {**(previous if same_run else {}), **record})  # stages run apart are merged
     return record
 
 
@@ -372,6 +375,8 @@ def main(argv=None) -> int:
     parser.add_argument("--stages", nargs="+", default=["choose", "logo", "final"])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=None, help="results JSON (default results/sd_native_metrics.json)")
+    parser.add_argument("--recipe", default=None, choices=sorted(VARIANTS),
+                        help="use this variant without the choose stage (an ablation of the chosen recipe)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     from realfake.paths import repo_root, run_paths
@@ -379,7 +384,7 @@ def main(argv=None) -> int:
     paths = run_paths(args.profile, root)
     out = Path(args.out) if args.out else paths.results / "sd_native_metrics.json"
     run(root, args.profile, tuple(args.stages), out=out,
-        models=None if args.profile != "smoke" else paths.models)
+        models=None if args.profile != "smoke" else paths.models, recipe_name=args.recipe)
     print(f"wrote {out}")
     return 0
 
