@@ -1,4 +1,4 @@
-"""`python -m realfake.detect FILE...`: probability that each image was made by Stable Diffusion.
+"""`python -m realfake.detect FILE...`: probability that each image was generated, from the right model per file.
 
 A thin entry point; the detector lives in realfake.sd_detector.detect.
 """

@@ -14,8 +14,8 @@ from torch import nn
 
 REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 # Task modules that register models; imported on first use so that `build_model` finds every name.
-PROVIDERS = ("realfake.hands.model", "realfake.sd_detector.models", "realfake.dcgan.models",
-             "realfake.dcgan.resize_models")
+PROVIDERS = ("realfake.hands.model", "realfake.sd_detector.models", "realfake.sd_detector.native_model",
+             "realfake.dcgan.models", "realfake.dcgan.resize_models")
 
 
 def register_model(name: str):

@@ -70,7 +70,7 @@ def test_cli_prints_a_line_per_file_and_what_it_knows(stored_detector, files):
     assert result.returncode == 1, result.stderr
     assert lines[0].startswith(f"{good}: P(generated) = ")
     assert lines[1].startswith(f"{bad}: ERROR") and "not a readable image" in lines[1]
-    assert "What this detector knows" in result.stdout and "32x32" in result.stdout
+    assert "What these detectors know" in result.stdout and "32x32" in result.stdout
 
 
 def test_cli_json_and_missing_model(stored_detector, files, tmp_path, capsys):
@@ -79,4 +79,4 @@ def test_cli_json_and_missing_model(stored_detector, files, tmp_path, capsys):
     row = json.loads(capsys.readouterr().out.splitlines()[0])
     assert row["file"] == str(good) and 0 <= row["p_generated"] <= 1
     assert detect.main(["--model", str(tmp_path / "nothing"), str(good)]) == 2
-    assert "no stored detector" in capsys.readouterr().err
+    assert "no such model" in capsys.readouterr().err

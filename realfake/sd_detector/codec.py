@@ -18,9 +18,8 @@ import io
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
-from PIL import Image, JpegImagePlugin
+from PIL import Image, ImageOps, JpegImagePlugin
 
 CIFAKE_QUALITY = 75          # quantisation tables of CIFAKE's files = libjpeg standard tables at quality 75
 CIFAKE_SUBSAMPLING = "4:2:0"
@@ -30,13 +29,55 @@ class UnreadableImage(ValueError):
     """The bytes of a file could not be decoded as an image; the message names the file and the reason."""
 
 
-def open_rgb(data: bytes, name: str = "<bytes>") -> Image.Image:
-    """Decode bytes to an RGB PIL image, or raise UnreadableImage naming the file and the reason."""
+class TooLarge(UnreadableImage):
+    """The image has more pixels than MAX_PIXELS: it is refused before it is decoded."""
+
+
+MAX_PIXELS = 50_000_000   # about 7000 x 7000; a larger image is refused before decoding (it would need > 150 MB)
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """RGB of any PIL mode. High bit depth (16-bit, 32-bit integer, float) is scaled by its real value range, so a
+    16-bit PNG is not clipped to white and a float TIFF in [0, 1] is not truncated to black."""
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        values = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        low, high = float(values.min()), float(values.max())
+        scaled = (values - low) / (high - low) * 255.0 if high > low else np.zeros_like(values)
+        return Image.fromarray(np.round(scaled).astype(np.uint8), "L").convert("RGB")
+    if image.mode in ("RGBA", "LA", "P", "PA", "RGBa", "La"):
+        # Composite transparent images on white, the way a viewer shows them.
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    return image.convert("RGB")
+
+
+def decode(data: bytes, name: str = "<bytes>", max_pixels: int | None = None) -> tuple[Image.Image, list[str]]:
+    """(RGB image, notes) of a file's bytes, or UnreadableImage naming the file and the reason.
+
+    The EXIF orientation is applied (the image as a viewer shows it); an animated file is read on its first frame
+    and a note says so; an image above `max_pixels` is refused (TooLarge) before its pixels are decoded.
+    """
     if not data:
         raise UnreadableImage(f"{name}: empty file")
+    notes, max_pixels = [], max_pixels or MAX_PIXELS
     try:
         image = Image.open(io.BytesIO(data))
+        width, height = image.size
+        if width * height > max_pixels:
+            raise TooLarge(f"{name}: {width}x{height} is {width * height / 1e6:.0f} megapixels, above the limit of "
+                           f"{max_pixels / 1e6:.0f}; it is not decoded (crop the region to check and score that)")
+        frames = getattr(image, "n_frames", 1)
+        if frames > 1:
+            notes.append(f"animated ({frames} frames): scored on the first frame only")
+            image.seek(0)
         image.load()
+        orientation = image.getexif().get(0x0112, 1)
+        if orientation not in (None, 1):
+            image = ImageOps.exif_transpose(image)
+            notes.append(f"EXIF orientation {orientation} applied")
+    except UnreadableImage:
+        raise
     except Exception as error:  # PIL raises UnidentifiedImageError, OSError (truncated), SyntaxError, ...
         from PIL import UnidentifiedImageError
         if "truncated" in str(error).lower():
@@ -46,12 +87,12 @@ def open_rgb(data: bytes, name: str = "<bytes>") -> Image.Image:
         else:
             reason = f"not a readable image ({type(error).__name__}: {error})"
         raise UnreadableImage(f"{name}: {reason}") from error
-    if image.mode in ("RGBA", "LA", "P"):
-        # Composite transparent images on white, the way a viewer shows them.
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, rgba)
-    return image.convert("RGB")
+    return _to_rgb(image), notes
+
+
+def open_rgb(data: bytes, name: str = "<bytes>") -> Image.Image:
+    """Decode bytes to an RGB PIL image, or raise UnreadableImage naming the file and the reason (see `decode`)."""
+    return decode(data, name)[0]
 
 
 def resize_square(image: Image.Image, size: int) -> Image.Image:
@@ -120,6 +161,7 @@ def estimate_quality(tables: dict) -> int | None:
 
 def signatures(files: dict[str, list[Path]]) -> pd.DataFrame:
     """One row per file with its class and jpeg_signature."""
+    import pandas as pd
     rows = []
     for label, paths in files.items():
         for path in paths:

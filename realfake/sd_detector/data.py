@@ -107,18 +107,19 @@ def prepare_data(source: Path, root: Path) -> list[str]:
         messages.append(f"kept {target}: CIFAKE already extracted")
     else:
         messages.append(f"skipped CIFAKE: {archive} not found (optional; in Colab the notebook downloads it with kagglehub)")
-    origin, link = source / SD_VS_REAL, root / "data" / SD_VS_REAL
-    if origin.is_dir():
-        if link.is_symlink():
-            link.unlink()
-        if link.exists():
-            messages.append(f"kept {link}: a real folder is already there")
+    for name in (SD_VS_REAL, "multigen"):
+        origin, link = source / name, root / "data" / name
+        if origin.is_dir():
+            if link.is_symlink():
+                link.unlink()
+            if link.exists():
+                messages.append(f"kept {link}: a real folder is already there")
+            else:
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(origin, target_is_directory=True)
+                messages.append(f"linked data/{name} -> {origin}")
         else:
-            link.parent.mkdir(parents=True, exist_ok=True)
-            link.symlink_to(origin, target_is_directory=True)
-            messages.append(f"linked data/{SD_VS_REAL} -> {origin}")
-    else:
-        messages.append(f"skipped sd_vs_real: {origin} not found (optional)")
+            messages.append(f"skipped {name}: {origin} not found (optional)")
     return messages
 
 

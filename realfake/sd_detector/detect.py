@@ -1,12 +1,19 @@
-"""Is *this* image real or made by Stable Diffusion? Score files with the stored CIFAKE detector.
+"""Is *this* image real or generated? Score files with the stored detectors, each image read the right way.
 
-    python -m realfake.detect photo.jpg render.png ...      # one line per file
-    python -m realfake.detect --json FILE...                 # machine-readable
+    python -m realfake.detect photo.jpg render.png ...      # one line per file: model used and why
+    python -m realfake.detect --json FILE...                 # one JSON object per line
+    python -m realfake.detect --model cifake_cnn FILE...     # one model for every file (a name or a folder)
 
-Every file goes through exactly the pixels path of training: a file that is already in CIFAKE's format
-(32x32 RGB JPEG, quality-75 tables, 4:2:0) is decoded as it is, like the training images were; any other file is
-centre-cropped to a square, resized to 32x32 and JPEG-encoded with CIFAKE's encoder setting (`codec.normalise`),
-then decoded. A file that cannot be read gets its own error line; the other files are still scored.
+Two models (model_best/sd_detector/):
+  native_npr  reads the image at its own resolution: 64x64 tiles spread over it (at most 64), NPR residual into a
+              small ResNet, tile logits averaged. Trained on three generators and two photo sources (multigen,
+              sd_vs_real) with blur/JPEG/resize augmentation. Used for every image at least 64 pixels a side.
+  cifake_cnn  the CIFAKE detector: reads 32x32 (a file in CIFAKE's format as it is; anything else centre-cropped,
+              resized to 32x32 and JPEG-encoded like CIFAKE's files). Used for images smaller than 64 pixels a side.
+
+A file that cannot be read gets its own error line; one that cannot be judged (a single flat colour, fewer than 8
+pixels a side) gets p_generated null and the reason; the other files are still scored. This module imports
+neither torchvision nor pandas nor matplotlib, so a call starts quickly.
 """
 from __future__ import annotations
 
@@ -14,36 +21,57 @@ import argparse
 import io
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-from realfake.sd_detector import codec
+from realfake.sd_detector import codec, native
 
 DEFAULT_MODEL = "cifake_cnn"
-KNOWS = """What this detector knows: it was trained on CIFAKE only, 32x32 images: REAL = CIFAR-10 photos (small, 2009-era
-web photos of 10 object classes), FAKE = Stable Diffusion 1.4 images of the same 10 classes, made by Bird & Lotfi.
-Every input is shrunk to 32x32 first, so all detail above that size is thrown away. It has never seen other
-generators (SD-XL, Midjourney, DALL-E, GANs), photos of other kinds (faces, screenshots, scans), nor edited images.
-{cross}A probability near 0.5 means "cannot tell"; a high one is evidence, not proof."""
+NATIVE_MODEL = "native_npr"
+PIXEL_MEAN, PIXEL_STD = 127.5, 64.0   # the CIFAKE model's input scaling (realfake.sd_detector.train.to_input)
+KNOWS = """What these detectors know. native_npr (images of 64 pixels a side and more) was trained from scratch on
+images at their own size from three generators (Latent Diffusion, Stable Diffusion v1, Stable Diffusion 2.1 portraits)
+and two photo sources (ImageNet, Unsplash portraits); it reads pixel-level up-sampling traces in 64x64 tiles.
+{native}cifake_cnn (smaller images) was trained on CIFAKE only (32x32 CIFAR-10 photos against Stable Diffusion 1.4
+images); every input is shrunk to 32x32. {cross}Neither has seen SD-XL, Midjourney, DALL-E, edited or heavily
+re-compressed images. A probability near 0.5 means "cannot tell"; a high one is evidence, not proof."""
+
+
+def models_folder() -> Path:
+    """model_best/sd_detector of the repository this package lives in (or of the CWD's repository)."""
+    here = Path(__file__).resolve().parents[2] / "model_best" / "sd_detector"
+    if here.is_dir():
+        return here
+    from realfake.paths import repo_root
+    return repo_root() / "model_best" / "sd_detector"
 
 
 def model_folder(name: str = DEFAULT_MODEL) -> Path:
-    """model_best/sd_detector/<name> of the repository this package lives in (or of the CWD's repository)."""
-    here = Path(__file__).resolve().parents[2] / "model_best" / "sd_detector" / name
-    if here.parent.is_dir():
-        return here
-    from realfake.paths import repo_root
-    return repo_root() / "model_best" / "sd_detector" / name
+    return models_folder() / name
+
+
+def resolve_model(name_or_folder: str | Path) -> Path:
+    """The folder of a stored model given as a folder or as a name under model_best/sd_detector/."""
+    path = Path(name_or_folder)
+    if path.is_dir():
+        return path
+    if len(path.parts) == 1 and (models_folder() / path.name).is_dir():
+        return models_folder() / path.name
+    known = sorted(p.name for p in models_folder().iterdir() if (p / "model.json").exists()) if models_folder().is_dir() else []
+    raise FileNotFoundError(f"no such model: {name_or_folder} is neither a folder nor a model name under "
+                            f"model_best/sd_detector/ (there: {', '.join(known) or 'none'})")
 
 
 def load_detector(folder: Path | str | None = None):
     """(model, info) of the stored detector, or FileNotFoundError saying why it cannot be used."""
     from realfake.model_store import INFO, load_model
+    from realfake.sd_detector import models, native_model  # noqa: F401 - register the networks (no other provider)
     from realfake.state import read_json
-    folder = Path(folder) if folder else model_folder()
+    folder = resolve_model(folder) if folder else model_folder()
     info = read_json(folder / INFO, "stored model record")
     if info is None:
         raise FileNotFoundError(f"no stored detector in {folder}: run notebooks/sd_detector_clean.ipynb to train one")
@@ -52,6 +80,30 @@ def load_detector(folder: Path | str | None = None):
         raise FileNotFoundError(f"the stored detector in {folder} cannot be used: {details}")
     return model, details
 
+
+@dataclass
+class Detector:
+    name: str
+    model: torch.nn.Module
+    native: bool          # True: reads tiles at native resolution; False: the CIFAKE model (32x32)
+    tile: int = native.TILE
+    max_tiles: int = native.MAX_TILES
+
+
+def as_detector(model: torch.nn.Module, info: dict | None = None, name: str | None = None) -> Detector:
+    from realfake.sd_detector.native_model import NativeNPR
+    info = info or {}
+    is_native = isinstance(model, NativeNPR)
+    return Detector(name or info.get("spec", {}).get("name", "model"), model, is_native,
+                    int(info.get("tile", native.TILE)), int(info.get("max_tiles", native.MAX_TILES)))
+
+
+def open_detector(name_or_folder: str | Path) -> Detector:
+    model, info = load_detector(name_or_folder)
+    return as_detector(model, info, Path(resolve_model(name_or_folder)).name)
+
+
+# ---------------------------------------------------------------- the CIFAKE model's input
 
 def is_cifake_format(data: bytes) -> bool:
     """True for a 32x32 RGB JPEG written with CIFAKE's encoder setting (quality-75 tables, 4:2:0)."""
@@ -63,50 +115,127 @@ def is_cifake_format(data: bytes) -> bool:
             and facts["subsampling"] == codec.CIFAKE_SUBSAMPLING and facts["quality_estimate"] == codec.CIFAKE_QUALITY)
 
 
-def detector_pixels(data: bytes, name: str = "<bytes>") -> tuple[torch.Tensor, str]:
-    """uint8 3 x 32 x 32 pixels the detector reads for one file, and how they were made."""
+def cifake_pixels(data: bytes, image: Image.Image) -> tuple[torch.Tensor, str]:
+    """uint8 3 x 32 x 32 pixels the CIFAKE model reads for a decoded file, and how they were made."""
     if is_cifake_format(data):
-        image = codec.open_rgb(data, name)
-        return torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1).contiguous(), "as is (CIFAKE format)"
-    image = codec.open_rgb(data, name)
+        array = np.asarray(image, dtype=np.uint8)
+        how = "as is (CIFAKE format)"
+    else:
+        jpeg = codec.encode_jpeg(codec.resize_square(image, 32), codec.CIFAKE_QUALITY)
+        array = np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB"), dtype=np.uint8)
+        how = f"{image.size[0]}x{image.size[1]} -> 32x32 JPEG q75"
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous(), how
+
+
+def detector_pixels(data: bytes, name: str = "<bytes>") -> tuple[torch.Tensor, str]:
+    """The CIFAKE model's pixels for one file's bytes (the same path as training)."""
+    return cifake_pixels(data, codec.open_rgb(data, name))
+
+
+@torch.no_grad()
+def cifake_probability(model: torch.nn.Module, pixels: torch.Tensor) -> float:
+    """P(generated) of the CIFAKE model for uint8 3 x 32 x 32 pixels (logits of the image and its mirror averaged)."""
+    model.eval()
+    x = ((pixels[None].float() - PIXEL_MEAN) / PIXEL_STD).contiguous(memory_format=torch.channels_last)
+    logits = (model(x).float() + model(x.flip(3)).float()) / 2
+    return float(logits.softmax(1)[0, 1])
+
+
+# ---------------------------------------------------------------- scoring
+
+class Chooser:
+    """Which detector reads an image: the one forced by --model, else native for images at least one tile a side
+    and the CIFAKE model for smaller ones. Models load on first use."""
+
+    def __init__(self, forced: Detector | None = None):
+        self.forced, self.loaded, self.problems = forced, {}, {}
+
+    def get(self, name: str) -> Detector | None:
+        if name not in self.loaded and name not in self.problems:
+            try:
+                self.loaded[name] = open_detector(name)
+            except FileNotFoundError as error:
+                self.problems[name] = str(error)
+        return self.loaded.get(name)
+
+    def choose(self, width: int, height: int) -> tuple[Detector | None, str]:
+        if self.forced is not None:
+            return self.forced, f"{self.forced.name} asked for (--model)"
+        detector = self.get(NATIVE_MODEL)
+        tile = detector.tile if detector is not None else native.TILE
+        if (width, height) == (32, 32):
+            fallback = "32x32 is CIFAKE's own size; "
+        elif min(width, height) < tile:
+            fallback = f"{width}x{height} is smaller than the native model's {tile}x{tile} tile; "
+        elif detector is not None:
+            return detector, f"{width}x{height} is at least one {tile}x{tile} tile: read at its own size"
+        else:
+            fallback = f"the native model is not available ({self.problems[NATIVE_MODEL]}); "
+        detector = self.get(DEFAULT_MODEL)
+        if detector is None:
+            return None, fallback + self.problems[DEFAULT_MODEL]
+        return detector, fallback + "the CIFAKE model reads it at 32x32"
+
+
+def score_one(data: bytes, name: str, chooser: Chooser) -> dict:
+    """The row of one file's bytes (see score_files)."""
+    row = {"file": name, "p_generated": None, "model": None, "reason": None, "preprocessing": None, "notes": [],
+           "error": None}
+    image, row["notes"] = codec.decode(data, name)
     width, height = image.size
-    return codec.normalised_pixels(data, 32, codec.CIFAKE_QUALITY, name), f"{width}x{height} -> 32x32 JPEG q75"
+    array = np.asarray(image)
+    if min(width, height) < native.MIN_SIDE:
+        row["reason"] = f"cannot judge: {width}x{height} is too small (at least {native.MIN_SIDE} pixels a side)"
+        return row
+    if native.is_flat(array):
+        row["reason"] = "cannot judge: the image is a single flat colour, nothing in it tells real from generated"
+        return row
+    detector, why = chooser.choose(width, height)
+    if detector is None:
+        row["reason"] = f"cannot judge: {why}"
+        return row
+    row["model"], row["reason"] = detector.name, why
+    if detector.native:
+        if min(width, height) < detector.tile:
+            row["reason"] = f"cannot judge: {width}x{height} is smaller than {detector.name}'s {detector.tile}-pixel tile"
+            row["model"] = None
+            return row
+        p, details = native.score_pixels(detector.model, array, detector.tile, detector.max_tiles)
+        row["preprocessing"] = f"{width}x{height} as is: {len(details['positions'])} tiles of {detector.tile}x{detector.tile}"
+    else:
+        pixels, row["preprocessing"] = cifake_pixels(data, image)
+        p = cifake_probability(detector.model, pixels)
+    row["p_generated"] = p
+    return row
 
 
-def score_files(paths: list[Path | str], model=None) -> list[dict]:
-    """One dict per file: file, p_generated (or None), preprocessing, error (or None)."""
-    from realfake.sd_detector.train import predict_proba
-    if model is None:
-        model, _ = load_detector()
-    rows, pixels, where = [], [], []
+def error_row(name: str, message: str) -> dict:
+    return {"file": name, "p_generated": None, "model": None, "reason": None, "preprocessing": None, "notes": [],
+            "error": message}
+
+
+def score_files(paths: list[Path | str], model=None, chooser: Chooser | None = None) -> list[dict]:
+    """One dict per file: file (as given), p_generated (None when it cannot be judged or read), model, reason,
+    preprocessing, notes (e.g. an animated file read on its first frame), error (or None).
+
+    model: a network to use for every file (else each file gets the right stored model)."""
+    chooser = chooser or Chooser(as_detector(model) if model is not None else None)
+    rows = []
     for path in map(Path, paths):
-        row = {"file": str(path), "p_generated": None, "preprocessing": None, "error": None}
         try:
             data = path.read_bytes()
-            tensor, how = detector_pixels(data, str(path))
-            row["preprocessing"] = how
-            pixels.append(tensor)
-            where.append(len(rows))
+            row = score_one(data, str(path), chooser)
         except codec.UnreadableImage as error:
-            row["error"] = str(error)
+            row = error_row(str(path), str(error))
         except OSError as error:
-            row["error"] = f"{path}: cannot read the file ({error.strerror or error})"
+            row = error_row(str(path), f"{path}: cannot read the file ({error.strerror or error})")
         rows.append(row)
-    if pixels:
-        probs = predict_proba(model, torch.stack(pixels), bf16=False)
-        for i, p in zip(where, probs.tolist()):
-            rows[i]["p_generated"] = p
     return rows
 
 
 def score_bytes(data: bytes, name: str = "upload", model=None) -> dict:
     """The same for an in-memory file (the notebook's upload cell)."""
-    from realfake.sd_detector.train import predict_proba
-    if model is None:
-        model, _ = load_detector()
-    tensor, how = detector_pixels(data, name)
-    return {"file": name, "p_generated": float(predict_proba(model, tensor[None], bf16=False)[0]), "preprocessing": how,
-            "error": None}
+    return score_one(data, name, Chooser(as_detector(model) if model is not None else None))
 
 
 def verdict(p: float) -> str:
@@ -117,45 +246,56 @@ def verdict(p: float) -> str:
     return "uncertain"
 
 
-def knows_text(metrics_path: Path | None = None) -> str:
-    """KNOWS with the measured cross-source result filled in when the clean notebook has stored it."""
-    cross = ""
-    path = metrics_path or Path(__file__).resolve().parents[2] / "results" / "sd_detector_metrics.json"
+def knows_text(metrics_path: Path | None = None, native_path: Path | None = None) -> str:
+    """KNOWS with the measured results filled in where the notebook and native_train have stored them."""
+    results = Path(__file__).resolve().parents[2] / "results"
+    cross, native_text = "", ""
     try:
-        metrics = json.loads(path.read_text())
+        metrics = json.loads((metrics_path or results / "sd_detector_metrics.json").read_text())
         cifake, other = metrics["test_at_0.5"], metrics["cross_source"]
         cross = (f"Measured: {cifake['accuracy']:.1%} accuracy on the CIFAKE test split, but "
-                 f"{other['accuracy']:.1%} (AUC {other.get('roc_auc', float('nan')):.2f}) on {other['n']} other images "
-                 "(Stable Diffusion v1 512x512 renders vs ImageNet photos, both brought to 32x32 JPEG q75): "
-                 "outside CIFAKE treat its output with caution.\n")
+                 f"{other['accuracy']:.1%} (AUC {other.get('roc_auc', float('nan')):.2f}) on {other['n']} other images. ")
     except (OSError, KeyError, ValueError, TypeError):
-        cross = "The cross-source check of the clean notebook measures how far this carries beyond CIFAKE.\n"
-    return KNOWS.format(cross=cross)
+        cross = ""
+    try:
+        logo = json.loads((native_path or results / "sd_native_metrics.json").read_text())
+        plain, control = logo["logo_mean_as_stored"]["roc_auc"], logo["logo_mean_jpeg_q90_both"]["roc_auc"]
+        native_text = (f"Measured on a generator left out of training (mean of three): ROC AUC {plain:.2f}, "
+                       f"{control:.2f} with both classes re-encoded JPEG q90.\n")
+    except (OSError, KeyError, ValueError, TypeError):
+        native_text = ""
+    return KNOWS.format(native=native_text, cross=cross)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m realfake.detect", description=__doc__.split("\n\n")[0])
     parser.add_argument("files", nargs="+", help="image files (any format PIL reads)")
-    parser.add_argument("--model", default=None, help="folder of a stored detector (default model_best/sd_detector/cifake_cnn)")
+    parser.add_argument("--model", default=None,
+                        help="one model for every file: a name under model_best/sd_detector/ (cifake_cnn, native_npr, "
+                             "...) or a folder (default: native_npr for images of 64 pixels a side and more, "
+                             "cifake_cnn for smaller ones)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per line")
-    parser.add_argument("--quiet", action="store_true", help="leave out the statement of what the detector knows")
+    parser.add_argument("--quiet", action="store_true", help="leave out the statement of what the detectors know")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     try:
-        model, _ = load_detector(args.model)
+        chooser = Chooser(open_detector(args.model) if args.model else None)
     except FileNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    rows = score_files(args.files, model)
+    rows = score_files(args.files, chooser=chooser)
     for row in rows:
         if args.json:
             print(json.dumps(row))
         elif row["error"]:
             reason = row["error"].removeprefix(f"{row['file']}: ")
             print(f"{row['file']}: ERROR {reason}")
+        elif row["p_generated"] is None:
+            print(f"{row['file']}: {row['reason']}")
         else:
+            notes = "".join(f"; {note}" for note in row["notes"])
             print(f"{row['file']}: P(generated) = {row['p_generated']:.3f}  {verdict(row['p_generated'])}  "
-                  f"[{row['preprocessing']}]")
+                  f"[{row['model']}: {row['reason']}; {row['preprocessing']}{notes}]")
     if not args.quiet and not args.json:
         print("\n" + knows_text())
     return 1 if any(row["error"] for row in rows) else 0
