@@ -80,3 +80,22 @@ def test_cli_json_and_missing_model(stored_detector, files, tmp_path, capsys):
     assert row["file"] == str(good) and 0 <= row["p_generated"] <= 1
     assert detect.main(["--model", str(tmp_path / "nothing"), str(good)]) == 2
     assert "no such model" in capsys.readouterr().err
+
+
+def test_a_damaged_stored_detector_is_named_and_left_in_place(tmp_path, capsys):
+    """A model folder whose weights are damaged: one line naming the file and what to do, exit 2, files untouched."""
+    import shutil
+    from pathlib import Path as _Path
+
+    from realfake.sd_detector.detect import main
+    source = _Path(__file__).resolve().parents[1] / "model_best" / "sd_detector" / "cifake_cnn"
+    folder = tmp_path / "broken"
+    shutil.copytree(source, folder)
+    (folder / "weights.pt").write_bytes(b"not a checkpoint")
+    image = tmp_path / "a.png"
+    from PIL import Image
+    Image.new("RGB", (32, 32), (10, 200, 30)).save(image)
+    assert main([str(image), "--model", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert "weights.pt is unreadable" in err and "left as it is" in err and "REALFAKE_RETRAIN=1" in err
+    assert (folder / "weights.pt").read_bytes() == b"not a checkpoint" and not list(folder.glob("*.corrupt"))

@@ -68,14 +68,17 @@ def resolve_model(name_or_folder: str | Path) -> Path:
 
 def load_detector(folder: Path | str | None = None):
     """(model, info) of the stored detector, or FileNotFoundError saying why it cannot be used."""
-    from realfake.model_store import INFO, load_model
+    from realfake.model_store import INFO, StoredModelError, load_model
     from realfake.sd_detector import models, native_model  # noqa: F401 - register the networks (no other provider)
-    from realfake.state import read_json
+    from realfake.state import UnreadableState, read_json
     folder = resolve_model(folder) if folder else model_folder()
-    info = read_json(folder / INFO, "stored model record")
-    if info is None:
-        raise FileNotFoundError(f"no stored detector in {folder}: run notebooks/sd_detector_clean.ipynb to train one")
-    model, details = load_model(folder, info["spec"])
+    try:
+        info = read_json(folder / INFO, "stored model record")
+        if info is None:
+            raise FileNotFoundError(f"no stored detector in {folder}: run notebooks/sd_detector_clean.ipynb to train one")
+        model, details = load_model(folder, info["spec"])
+    except (StoredModelError, UnreadableState) as error:   # damaged files: named, with what to do, left in place
+        raise FileNotFoundError(str(error)) from error
     if model is None:
         raise FileNotFoundError(f"the stored detector in {folder} cannot be used: {details}")
     return model, details
