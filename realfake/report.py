@@ -42,6 +42,12 @@ def get(record: dict, key: str, source: str):
     return value
 
 
+def values(name: str, *keys: str) -> list:
+    """The values at `keys` ("a/b/c") of results/`name`, each or MissingResult naming the file and the key."""
+    record = load(name)
+    return [get(record, key, name) for key in keys]
+
+
 def interval(low: float, high: float, digits: int = 3, percent: bool = False) -> str:
     if percent:
         return f"{100 * low:.{digits}f}–{100 * high:.{digits}f} %"
@@ -61,9 +67,8 @@ def hands_recipe_runs(folder: Path | None = None, round_: int = 2) -> list[dict]
 
 
 def hands_rows() -> list[list[str]]:
-    metrics = load("hands_metrics.json")
-    matching = get(metrics, "validation_matching_test/report_half", "hands_metrics.json")
-    unseen = get(metrics, "validation_unseen_generators/report_half", "hands_metrics.json")
+    matching, unseen = values("hands_metrics.json", "validation_matching_test/report_half",
+                              "validation_unseen_generators/report_half")
     runs = [run["report"] for run in hands_recipe_runs()]
     if not runs:
         raise MissingResult("results/hands_selftraining/ holds no run of the recipe")
@@ -82,9 +87,7 @@ def hands_rows() -> list[list[str]]:
 # ---------------------------------------------------------------- task 2: real vs generated
 
 def cifake_rows() -> list[list[str]]:
-    metrics = load("sd_detector_metrics.json")
-    test = get(metrics, "test_at_0.5", "sd_detector_metrics.json")
-    cross = get(metrics, "cross_source", "sd_detector_metrics.json")
+    test, cross = values("sd_detector_metrics.json", "test_at_0.5", "cross_source")
     notebook = "[sd_detector_clean](notebooks/sd_detector_clean.ipynb)"
     return [
         ["2. Real vs generated", f"CIFAKE test accuracy, small CNN from scratch, image and mirror averaged "
@@ -151,11 +154,8 @@ def q2() -> str:
 # ---------------------------------------------------------------- task 3: DCGAN
 
 def dcgan_rows() -> list[list[str]]:
-    metrics = load("dcgan_metrics.json")
-    gans = get(metrics, "gans", "dcgan_metrics.json")
-    floor = get(metrics, "floor_train_vs_test", "dcgan_metrics.json")
-    detection = get(metrics, "detection", "dcgan_metrics.json")
-    quiz = get(metrics, "quiz_people/pooled", "dcgan_metrics.json")
+    gans, floor, detection, quiz = values("dcgan_metrics.json", "gans", "floor_train_vs_test", "detection",
+                                         "quiz_people/pooled")
     notebook = "[dcgan_mnist_clean](notebooks/dcgan_mnist_clean.ipynb)"
     rows = [["3. DCGAN on MNIST", f"Fréchet distance to MNIST test in the suite's classifier features, improved "
              f"generator, one run (course recipe {gans['reference']['fd_test']:.2f}; two real sets {floor:.3f})",
@@ -170,11 +170,8 @@ def dcgan_rows() -> list[list[str]]:
 
 
 def native_rows() -> list[list[str]]:
-    metrics = load("sd_native_metrics.json")
-    both = get(metrics, "logo_mean_jpeg_q90_both", "sd_native_metrics.json")
-    spread = get(metrics, "logo_range_jpeg_q90_both", "sd_native_metrics.json")
-    stored = get(metrics, "logo_mean_as_stored", "sd_native_metrics.json")
-    logo = get(metrics, "logo", "sd_native_metrics.json")
+    both, spread, stored, logo = values("sd_native_metrics.json", "logo_mean_jpeg_q90_both", "logo_range_jpeg_q90_both",
+                                        "logo_mean_as_stored", "logo")
     notebook = "[sd_detector_clean](notebooks/sd_detector_clean.ipynb)"
     return [["", f"native-resolution detector on generators it never saw, ROC AUC, both classes re-encoded JPEG q90: "
              f"mean of {len(logo)} held-out generators (as stored: {stored['roc_auc']:.2f})",
