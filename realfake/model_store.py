@@ -18,6 +18,7 @@ renamed: one that cannot be used is reported with what to do and left in place.
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -94,7 +95,6 @@ def current_files(folder: Path | str) -> tuple[Path, Path]:
 def save_model(folder: Path | str, model: torch.nn.Module, spec: dict, *, config: dict, history: list[dict],
                fingerprint: str | None = None, code: str | None = None, extra: dict | None = None) -> dict:
     """Store weights and record as one unit (see the module docstring); return the record."""
-    import io
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     finish_save(folder)
