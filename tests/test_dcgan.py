@@ -13,7 +13,7 @@ import torch
 
 from realfake.dcgan import data as dcgan_data
 from realfake.dcgan import detectability as detectability_module
-from realfake.dcgan.detectability import (blur_jpeg, detection_summary, detector_train_or_load, discriminator_logits,
+from realfake.dcgan.detectability import (DETECTOR_CONFIG, blur_jpeg, detection_summary, detector_train_or_load, discriminator_logits,
                                           scores)
 from realfake.dcgan.frechet import ClassifierFeatures, FrechetDistance, frechet_distance
 from realfake.dcgan.quality import GanProbe
@@ -184,11 +184,14 @@ def test_frechet_reference_stays_when_sets_change(features):
 
 def test_blur_jpeg_augmentation_is_seeded_and_changes_images():
     images = blobs(20, 5)
-    same = blur_jpeg(images, torch.Generator().manual_seed(0), blur_prob=0.0, jpeg_prob=0.0)
-    assert torch.equal(same, images)
-    a = blur_jpeg(images, torch.Generator().manual_seed(1), blur_prob=1.0, jpeg_prob=1.0)
-    b = blur_jpeg(images, torch.Generator().manual_seed(1), blur_prob=1.0, jpeg_prob=1.0)
+    never = {**DETECTOR_CONFIG, "blur_prob": 0.0, "jpeg_prob": 0.0}
+    assert torch.equal(blur_jpeg(images, torch.Generator().manual_seed(0), never), images)
+    always = {**DETECTOR_CONFIG, "blur_prob": 1.0, "jpeg_prob": 1.0}
+    a = blur_jpeg(images, torch.Generator().manual_seed(1), always)
+    b = blur_jpeg(images, torch.Generator().manual_seed(1), always)
     assert torch.equal(a, b) and not torch.equal(a, images) and a.dtype == torch.uint8
+    jpeg_only = blur_jpeg(images, torch.Generator().manual_seed(1), {**always, "blur_prob": 0.0, "jpeg_quality": [100, 100]})
+    assert (jpeg_only.float() - images.float()).abs().mean() < (a.float() - images.float()).abs().mean()
 
 
 def test_detection_summary_perfect_and_chance():
@@ -246,6 +249,29 @@ def test_detector_is_stored_and_reused_only_for_the_same_images_and_config(tmp_p
     assert calls["n"] == 3 and record["source"].startswith("trained now")   # other settings: retrained too
     _, record = detector_train_or_load(folder, {**TINY_DETECTOR, "lr": 0.02}, real, other, progress=False)
     assert calls["n"] == 3 and record["source"].startswith("loaded")
+
+
+def test_detector_batchnorm_statistics_describe_the_clean_training_images():
+    """The detector is scored on clean digits: its batch-norm averages must be those of clean digits, not of the
+    blurred and JPEG-compressed batches it was trained on (with those it called real digits generated)."""
+    from realfake.dcgan.detectability import train_detector
+    g = torch.Generator().manual_seed(21)                     # bright real, dark generated: the classes differ in mean
+    real = (180 + torch.randint(0, 40, (48, 1, 28, 28), generator=g)).to(torch.uint8)
+    fake = torch.randint(0, 40, (48, 1, 28, 28), generator=g).to(torch.uint8)
+    config = {**TINY_DETECTOR, "blur_prob": 1.0, "max_sigma": 3.0, "jpeg_prob": 1.0, "jpeg_quality": [30, 30]}
+    model, _ = train_detector(config, real, fake, progress=False)
+    first = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    running_mean, running_var = first.running_mean.clone(), first.running_var.clone()
+    seen = {}
+    handle = first.register_forward_pre_hook(lambda m, inp: seen.setdefault("x", inp[0].clone()))
+    model.train()
+    with torch.no_grad():
+        model(torch.cat([real, fake]).float() / 255)
+    handle.remove()
+    x = seen["x"]
+    assert torch.allclose(running_mean, x.mean((0, 2, 3)), atol=1e-4)
+    # update_bn averages the variances of shuffled batches: near the whole set's, which includes the class difference
+    assert torch.allclose(running_var, x.var((0, 2, 3)), rtol=0.15, atol=1e-5)
 
 
 def test_study_detectors_are_stored_per_gan_and_smoke_never_writes_model_best(tmp_path, monkeypatch):

@@ -185,3 +185,30 @@ def test_codec_control_reencodes_at_native_size():
     array = noise(50, 70)
     recoded = native_train.recode(array)
     assert recoded.shape == array.shape and not np.array_equal(recoded, array)
+
+
+def test_a_model_with_recode_quality_reads_every_image_re_encoded():
+    """The recode variant: the detector re-encodes the whole image as JPEG at the model's quality before cutting tiles;
+    training reads crops of images re-encoded once the same way."""
+    torch.manual_seed(0)
+    plain = build_model({"name": "native_npr", "width": 8}).eval()
+    recoding = build_model({"name": "native_npr", "width": 8, "recode_quality": 90}).eval()
+    recoding.load_state_dict(plain.state_dict())
+    image = noise(96, 128)
+    recoded = native.recode(image, 90)
+    assert not np.array_equal(recoded, image)
+    assert native.score_pixels(recoding, image, 32)[0] == pytest.approx(native.score_pixels(plain, recoded, 32)[0])
+    assert native.score_pixels(recoding, image, 32)[0] != pytest.approx(native.score_pixels(plain, image, 32)[0])
+    assert native.score_batch(recoding, [image], 32) == pytest.approx([native.score_pixels(recoding, image, 32)[0]])
+    cache = {}
+    config = native_train.recipe("smoke", model={"recode_quality": 90})
+    arrays = native_train.training_arrays([image], config, cache)
+    assert np.array_equal(arrays[0], recoded) and native_train.training_arrays([image], config, cache) is arrays
+    assert native_train.training_arrays([image], native_train.recipe("smoke"), cache)[0] is image
+
+
+def test_the_choice_takes_the_worse_of_the_two_readings():
+    def entry(stored, control):
+        return {"sd_vs_real": {"as_stored": {"roc_auc": stored}, "jpeg_q90_both": {"roc_auc": control}}}
+    table = {"leans on the codec": entry(0.21, 0.68), "steady": entry(0.56, 0.55)}
+    assert max(table, key=lambda name: native_train.worse_auc(table[name])) == "steady"

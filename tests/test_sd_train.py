@@ -5,7 +5,8 @@ import torch
 import torch.nn.functional as F
 
 from realfake.sd_detector import evaluate
-from realfake.sd_detector.train import RECIPE, flip_translate, predict_proba, train_cifake
+from realfake.perturb import flip_shift
+from realfake.sd_detector.train import RECIPE, predict_proba, train_cifake
 
 torch.set_num_threads(1)
 
@@ -49,10 +50,10 @@ def test_recipe_learns_and_resumes_to_the_same_weights(tmp_path):
     assert ((probs > 0.5).long() == yv).float().mean() > 0.9
 
 
-def test_flip_translate_moves_images_within_the_padding():
+def test_flip_shift_moves_uint8_images_within_the_padding():
     x = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8)
-    assert torch.equal(flip_translate(x, torch.Generator().manual_seed(0), 0, False), x)
-    out = flip_translate(x, torch.Generator().manual_seed(0), 2, True)
+    assert torch.equal(flip_shift(x, torch.Generator().manual_seed(0), False, 0), x)
+    out = flip_shift(x, torch.Generator().manual_seed(0), True, 2)
     padded = F.pad(x.float(), (2,) * 4, mode="reflect").to(torch.uint8)
     for i in range(8):
         windows = [padded[i, :, a:a + 32, b:b + 32] for a in range(5) for b in range(5)]

@@ -12,7 +12,8 @@ from realfake.metrics import classification_summary
 from realfake.hands.dedup import data_fingerprint
 from realfake.hands.config import DEFAULT_CONFIG, make_config
 from realfake.model_store import load_model, save_model
-from realfake.hands.train import augment, balanced_epoch, predict_proba, to_input, train_classifier
+from realfake.hands.train import balanced_epoch, predict_proba, to_input, train_classifier
+from realfake.perturb import flip_shift
 
 TINY = dict(model={"width": 4, "depth": 2}, epochs=2, epoch_size=64, batch_size=32)
 
@@ -173,31 +174,31 @@ def test_interrupted_run_resumes_to_the_same_weights(module_data, tmp_path):
 def test_augment_keeps_shape_and_input(module_data):
     x = to_input(module_data[0][:8])
     before = x.clone()
-    out = augment(x, flip=True, shift=2, generator=torch.Generator().manual_seed(0))
+    out = flip_shift(x, torch.Generator().manual_seed(0), flip=True, shift=2)
     assert out.shape == x.shape and out.dtype == x.dtype
     assert torch.equal(x, before)
 
 
 def test_flip_only_gives_image_or_mirror(module_data):
     x = to_input(module_data[0][:32])
-    out = augment(x, flip=True, shift=0, generator=torch.Generator().manual_seed(1))
+    out = flip_shift(x, torch.Generator().manual_seed(1), flip=True, shift=0)
     same = [torch.equal(out[i], x[i]) for i in range(len(x))]
     mirrored = [torch.equal(out[i], x[i].flip(-1)) for i in range(len(x))]
     assert all(s != m for s, m in zip(same, mirrored))     # exactly one of the two, per image
     assert 0 < sum(mirrored) < len(x)                      # both happen in a batch of 32
-    again = augment(x, flip=True, shift=0, generator=torch.Generator().manual_seed(1))
+    again = flip_shift(x, torch.Generator().manual_seed(1), flip=True, shift=0)
     assert torch.equal(out, again)
 
 
 def test_no_augmentation_is_identity(module_data):
     x = to_input(module_data[0][:4])
-    assert torch.equal(augment(x, flip=False, shift=0, generator=torch.Generator()), x)
+    assert torch.equal(flip_shift(x, torch.Generator(), flip=False, shift=0), x)
 
 
 def test_shift_only_is_a_crop_of_the_reflect_padded_image(module_data):
     x = to_input(module_data[0][:6])
     shift = 2
-    out = augment(x, flip=False, shift=shift, generator=torch.Generator().manual_seed(3))
+    out = flip_shift(x, torch.Generator().manual_seed(3), flip=False, shift=shift)
     padded = torch.nn.functional.pad(x, (shift,) * 4, mode="reflect")
     offsets = []
     for i in range(len(x)):

@@ -48,12 +48,12 @@ class GanProbe:
 
     def measure(self, state) -> dict:
         """Numbers for the epoch's record; updates state.extras (best epoch, its weights, grids)."""
-        G = state.modules.get("generator_ema", state.modules["generator"])    # the EMA generator when there is one
-        D = state.modules["discriminator"]
+        return self.measure_generator(state.modules["generator"], state.modules["discriminator"], state.extras)
+
+    def measure_generator(self, G: nn.Module, D: nn.Module, extras: dict) -> dict:
         fakes = generate(G, self.n_samples, seed=self.noise_seed, device=self.device)
         fd = self.fd(fakes)
         counts = class_histogram(self.classifier, fakes, self.n_classes)
-        extras = state.extras
         extras.setdefault("grids", []).append(fakes[:self.grid_size].clone())
         epoch = len(extras["grids"])
         if fd < extras.get("best_fd", float("inf")):

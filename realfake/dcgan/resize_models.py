@@ -1,5 +1,4 @@
-"""The improved GAN's networks: a generator that up-samples by resize-convolution, and a discriminator
-with spectral normalisation.
+"""The improved GAN's generator: it up-samples by resize-convolution.
 
 Why not transposed convolutions: a ConvTranspose2d whose kernel size is not a multiple of its stride
 adds a different number of kernel taps to neighbouring output pixels (Odena et al. 2016, "Deconvolution
@@ -12,18 +11,13 @@ that a detector can find without looking at the digit. Nearest-neighbour up-samp
                            -> up x2, Conv3x3 -> B x 2w x 14 x 14 (BN, ReLU)
                            -> up x2, Conv3x3 -> B x w x 28 x 28 (BN, ReLU)
                            -> Conv3x3 -> B x 1 x 28 x 28, Tanh (output bias starts at MNIST's mean brightness)
-  SpectralDiscriminator    B x 1 x 28 x 28 -> Conv4x4/2 -> B x w x 14 x 14 -> Conv4x4/2 -> B x 2w x 7 x 7
-                           -> Conv3x3/2 -> B x 4w x 4 x 4 -> Linear -> B x 1 logits; LeakyReLU(0.2),
-                           every layer spectrally normalised (Miyato et al. 2018), no batch norm
 
-These live in their own module because the stored models' architecture check hashes the module that
-defines a network: the course's networks (`models.py`) and their stored weights stay untouched.
+The discriminator is the course's (`models.py`); a spectrally normalised one lost (benchmarks/dcgan_levers.py).
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn.utils import spectral_norm
 
 from ..models import register_model
 
@@ -54,21 +48,6 @@ class ResizeGenerator(nn.Module):
         return self.main(x.view(len(z), 4 * self.width, 7, 7))
 
 
-class SpectralDiscriminator(nn.Module):
-    def __init__(self, width: int = 64, channels: int = 1):
-        super().__init__()
-        w = width
-        self.main = nn.Sequential(
-            spectral_norm(nn.Conv2d(channels, w, 4, 2, 1)), nn.LeakyReLU(0.2, True),     # B x w x 14 x 14
-            spectral_norm(nn.Conv2d(w, 2 * w, 4, 2, 1)), nn.LeakyReLU(0.2, True),        # B x 2w x 7 x 7
-            spectral_norm(nn.Conv2d(2 * w, 4 * w, 3, 2, 1)), nn.LeakyReLU(0.2, True),    # B x 4w x 4 x 4
-            nn.Flatten(),
-            spectral_norm(nn.Linear(4 * w * 16, 1)))                                     # B x 1 logits
-
-    def forward(self, x):
-        return self.main(x)
-
-
 @register_model("dcgan_resize_generator")
 def dcgan_resize_generator(noise: int = 64, width: int = 32, channels: int = 1, image_size: int = 28,
                            pixel_range: str = "-1_1"):
@@ -77,10 +56,3 @@ def dcgan_resize_generator(noise: int = 64, width: int = 32, channels: int = 1, 
     generator = ResizeGenerator(noise=noise, width=width, channels=channels)
     generator.pixel_range = pixel_range
     return generator
-
-
-@register_model("dcgan_sn_discriminator")
-def dcgan_sn_discriminator(width: int = 64, channels: int = 1, image_size: int = 28):
-    if image_size != 28:
-        raise ValueError(f"the spectral-norm discriminator takes 28x28 images, not {image_size}x{image_size}")
-    return SpectralDiscriminator(width=width, channels=channels)

@@ -95,3 +95,14 @@ def best_record(study: optuna.Study, epochs: int) -> dict:
             "trial": best.number, "search_fd": best.value, "params": best.params,
             "n_trials": len(tune.finished_trials(study)),
             "config": config_from_params(best.params, epochs=epochs, patience=5)}
+
+
+def lever_table(record: dict):
+    """The lever comparison of benchmarks/dcgan_levers.py (results/dcgan_levers.json), one row per lever."""
+    import pandas as pd
+    rows = {name: {"what changed": r["what"], "held-out FD": round(r["validation_fd"], 2),
+                   "best epoch": r["best_epoch"], "missing classes": r["missing_classes"],
+                   "largest class share": round(r["largest_class_share"], 3),
+                   "s / step": round(r["seconds_per_step"], 3)}
+            for name, r in record.get("runs", {}).items()}
+    return pd.DataFrame(rows).T

@@ -4,9 +4,7 @@ One step (pytorch/examples dcgan/main.py, Goodfellow et al. 2014):
   (1) discriminator: maximise log D(x) + log(1 - D(G(z)))   -> loss_d = mean of the real loss (target 1,
       or 1 - label_smoothing) and the fake loss (target 0), BCEWithLogitsLoss on logits;
   (2) generator: maximise log D(G(z)) (the non-saturating loss) -> loss_g = the real loss on the fakes.
-With `loss: "hinge"` (Lim & Ye 2017; Miyato et al. 2018) D minimises E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]
-and G minimises -E[D(G(z))]. With `ema: decay` an exponential moving average of G's weights (Yazici et al. 2019)
-is kept after every step; it is what the probe measures and what is stored.
+(The hinge loss, spectral normalisation and a weight average were measured and lost: benchmarks/dcgan_levers.py.)
 
 The reference recipe (the course's) is `REFERENCE` below; `configs/dcgan_reference.json` holds the same.
 After each epoch an optional `GanProbe` measures the generator (Frechet distance in the suite's
@@ -38,7 +36,6 @@ REFERENCE = {
     "batch_size": 128, "epochs": 20, "max_rotation": 20.0, "label_smoothing": 0.0,
     "patience": None, "limit": None, "train_size": None, "seed": 0,
 }
-OPTIONAL = {"loss": "bce", "ema": None}   # settings the course recipe does not have; absent = these defaults
 
 
 def gan_config(**changes) -> dict:
@@ -47,8 +44,8 @@ def gan_config(**changes) -> dict:
     for key, value in changes.items():
         if key in ("generator", "discriminator") and isinstance(value, dict):
             config[key].update(value)
-        elif key not in config and key not in OPTIONAL:
-            raise KeyError(f"unknown GAN setting {key!r}; known: {', '.join([*config, *OPTIONAL])}")
+        elif key not in config:
+            raise KeyError(f"unknown GAN setting {key!r}; known: {', '.join(config)}")
         else:
             config[key] = value
     return config
@@ -59,14 +56,10 @@ class GanStep:
     (a CPU torch.Generator checkpointed with the run), so resuming gives the same noise."""
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, opt_g, opt_d,
-                 noise_generator: torch.Generator, label_smoothing: float = 0.0, log: dict | None = None,
-                 loss: str = "bce", ema: nn.Module | None = None, ema_decay: float = 0.999):
+                 noise_generator: torch.Generator, label_smoothing: float = 0.0, log: dict | None = None):
         self.G, self.D, self.opt_g, self.opt_d = generator, discriminator, opt_g, opt_d
         self.noise_generator, self.real_target = noise_generator, 1.0 - label_smoothing
         self.criterion = nn.BCEWithLogitsLoss()
-        if loss not in ("bce", "hinge"):
-            raise ValueError(f"GAN loss must be 'bce' or 'hinge', not {loss!r}")
-        self.loss, self.ema, self.ema_decay = loss, ema, ema_decay
         self.log = log      # if given (the run's checkpointed extras): log["step_losses"] gets [loss_d, loss_g] per step
 
     def __call__(self, real: torch.Tensor) -> dict:
@@ -79,22 +72,17 @@ class GanStep:
         self.opt_d.zero_grad(set_to_none=True)
         logits_real = self.D(real)
         logits_fake = self.D(fake.detach())
-        if self.loss == "hinge":
-            loss_d = torch.relu(1 - logits_real).mean() + torch.relu(1 + logits_fake).mean()
-        else:
-            loss_real = self.criterion(logits_real, ones * self.real_target)
-            loss_fake = self.criterion(logits_fake, zeros)
-            loss_d = (loss_real + loss_fake) / 2
+        loss_real = self.criterion(logits_real, ones * self.real_target)
+        loss_fake = self.criterion(logits_fake, zeros)
+        loss_d = (loss_real + loss_fake) / 2
         loss_d.backward()
         self.opt_d.step()
 
         # (2) Update G: maximise log D(G(z))  (the real loss on the fakes)
         self.opt_g.zero_grad(set_to_none=True)
-        loss_g = -self.D(fake).mean() if self.loss == "hinge" else self.criterion(self.D(fake), ones)
+        loss_g = self.criterion(self.D(fake), ones)
         loss_g.backward()
         self.opt_g.step()
-        if self.ema is not None:
-            update_ema(self.ema, self.G, self.ema_decay)
 
         if self.log is not None:
             self.log.setdefault("step_losses", []).append([round(loss_d.item(), 5), round(loss_g.item(), 5)])
@@ -102,15 +90,6 @@ class GanStep:
                 "d_real": torch.sigmoid(logits_real).mean().item(),      # D(x): 1 = "real"
                 "d_fake": torch.sigmoid(logits_fake).mean().item(),      # D(G(z)) before G's update
                 "n": b}
-
-
-@torch.no_grad()
-def update_ema(average: nn.Module, model: nn.Module, decay: float) -> None:
-    """average <- decay * average + (1 - decay) * model for the weights; buffers (batch-norm statistics) copied."""
-    for p_avg, p in zip(average.parameters(), model.parameters()):
-        p_avg.lerp_(p, 1 - decay)
-    for b_avg, b in zip(average.buffers(), model.buffers()):
-        b_avg.copy_(b)
 
 
 @dataclass
@@ -132,12 +111,13 @@ def code() -> str:
 
 def train_gan(config: dict, images: torch.Tensor, *, checkpoint: Path | str | None = None, probe=None,
               on_epoch_end=None, device="cpu", progress: bool = True, retrain: bool = False,
-              fingerprint: str | None = None) -> GanRun:
+              fingerprint: str | None = None, make_step=GanStep) -> GanRun:
     """Train a generator and a discriminator on uint8 `images` (N x C x H x W) with `config`.
 
     probe: a `GanProbe` (or None) called after every epoch; it records quality numbers in the
     history and decides which epoch is kept. on_epoch_end(epoch, record) is passed to the loop
-    (Optuna pruning). The checkpoint makes the run resumable epoch by epoch.
+    (Optuna pruning). The checkpoint makes the run resumable epoch by epoch. make_step builds the update
+    (GanStep's arguments; benchmarks/dcgan_levers.py passes its variants).
     """
     seed_everything(config["seed"])
     G = build_model(config["generator"]).to(device)
@@ -145,12 +125,7 @@ def train_gan(config: dict, images: torch.Tensor, *, checkpoint: Path | str | No
     opt_g = torch.optim.Adam(G.parameters(), lr=config["lr_g"], betas=tuple(config["betas_g"]))
     opt_d = torch.optim.Adam(D.parameters(), lr=config["lr_d"], betas=tuple(config["betas_d"]))
     noise = torch.Generator().manual_seed(config["seed"])
-    modules = {"generator": G, "discriminator": D}
-    G_ema = None
-    if config.get("ema"):
-        G_ema = copy.deepcopy(G).requires_grad_(False)
-        modules["generator_ema"] = G_ema            # checkpointed with the run; measured and stored instead of G
-    state = TrainState(modules=modules,
+    state = TrainState(modules={"generator": G, "discriminator": D},
                        optimizers={"generator": opt_g, "discriminator": opt_d}, generator=noise,
                        extras={"best_fd": float("inf"), "best_epoch": 0, "best_generator": None,
                                "best_discriminator": None, "grids": []})
@@ -159,8 +134,7 @@ def train_gan(config: dict, images: torch.Tensor, *, checkpoint: Path | str | No
     batches = data_module.BatchMaker(images, batch_size=config["batch_size"], max_rotation=config["max_rotation"],
                                      pixel_range=config["generator"]["pixel_range"], seed=config["seed"],
                                      limit=config.get("limit"), device=device)
-    step = GanStep(G, D, opt_g, opt_d, noise, label_smoothing=config["label_smoothing"], log=state.extras,
-                   loss=config.get("loss", "bce"), ema=G_ema, ema_decay=config.get("ema") or 0.999)
+    step = make_step(G, D, opt_g, opt_d, noise, label_smoothing=config["label_smoothing"], log=state.extras)
 
     def evaluate(epoch: int) -> dict:
         return probe.measure(state) if probe is not None else {}
@@ -181,8 +155,6 @@ def train_gan(config: dict, images: torch.Tensor, *, checkpoint: Path | str | No
                   evaluate=evaluate, on_epoch_end=end_of_epoch, progress=progress, desc="GAN epochs",
                   retrain=retrain)
     best_epoch = len(history)
-    if G_ema is not None:
-        G.load_state_dict(G_ema.state_dict())
     if state.extras.get("best_generator") is not None:
         G.load_state_dict(state.extras["best_generator"])
         D.load_state_dict(state.extras["best_discriminator"])

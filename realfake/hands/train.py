@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import balanced_accuracy_score
 
-from .. import loop
+from .. import loop, perturb
 from .dedup import data_fingerprint
 from ..loop import TrainState, fit, seed_everything
 from ..models import build_model, model_factory
@@ -39,23 +39,6 @@ CONFIG_KEYS = ("model", "epochs", "epoch_size", "batch_size", "lr", "weight_deca
 def to_input(pixels: torch.Tensor) -> torch.Tensor:
     """uint8 pixels in [0, 255] -> float network input, roughly zero-mean, unit-range."""
     return (pixels.float() / 255.0 - 0.5) / 0.25
-
-
-def augment(x: torch.Tensor, flip: bool, shift: int, generator: torch.Generator) -> torch.Tensor:
-    """Random horizontal flip and random shift by up to `shift` pixels (reflect padding), per image."""
-    n, _, h, w = x.shape
-    if flip:
-        flip_mask = (torch.rand(n, generator=generator) < 0.5).to(x.device)
-        x = torch.where(flip_mask[:, None, None, None], x.flip(3), x)
-    if shift:
-        padded = F.pad(x, (shift,) * 4, mode="reflect")
-        dy = torch.randint(0, 2 * shift + 1, (n,), generator=generator).to(x.device)
-        dx = torch.randint(0, 2 * shift + 1, (n,), generator=generator).to(x.device)
-        rows = (dy[:, None] + torch.arange(h, device=x.device))[:, :, None]    # n x h x 1
-        cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, :]    # n x 1 x w
-        batch = torch.arange(n, device=x.device)[:, None, None]
-        x = padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)   # n x c x h x w
-    return x
 
 
 def one_cycle(total_steps: int, warmup: float = 0.25):
@@ -150,7 +133,7 @@ def train_classifier(config: dict, train_pixels: torch.Tensor, train_labels: tor
             yield order[start:start + batch_size]
 
     def step(index: torch.Tensor) -> dict:
-        x = augment(x_train[index], config["flip"], config["shift"], generator)
+        x = perturb.flip_shift(x_train[index], generator, config["flip"], config["shift"])
         y = y_train[index]
         with autocast:
             logits = model(x)

@@ -4,7 +4,7 @@ data         CIFAKE (extract once / kagglehub; uint8 tensor cache) and sd_vs_rea
 diffusiondb  DiffusionDB parts (Hugging Face) in their on-disk layout
 imagenette   Imagenette through torchvision
 codec        the same resize + JPEG re-encoding for both classes; encoder-setting checks; the metadata shortcut
-perturb      blur, JPEG, centre-crop, zoom; CNNDetection's blur+JPEG augmentation
+(robustness perturbations and CNNDetection augmentation: realfake.perturb, shared with the DCGAN detector)
 models       cifake_cnn, vgg16_32, resnet50_2class (registered in realfake.models)
 train        the CPU-friendly CIFAKE recipe on realfake.loop.fit
 pipeline     profile-sized data/config and train-or-load (shared by the notebooks and the command line)

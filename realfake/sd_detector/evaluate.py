@@ -11,7 +11,7 @@ import torch
 from sklearn.metrics import average_precision_score, confusion_matrix, roc_auc_score, roc_curve
 
 from realfake.metrics import bootstrap_ci, wilson_interval
-from realfake.sd_detector import perturb
+from realfake import perturb
 from realfake.sd_detector.train import predict_logits
 
 

@@ -4,9 +4,13 @@ Light on imports on purpose (torch, numpy, PIL): `python -m realfake.detect` goe
 
     tiles = tile_grid(height, width, tile=64, max_tiles=64)   # (top, left) of each tile, even offsets
     p, tile_logits = score_pixels(model, array)                # array: H x W x 3 uint8
+
+A model whose `recode_quality` is set reads every image re-encoded as JPEG at that quality (whole image, native size)
+first: PNG renders and JPEG photos then reach the network through the same codec.
 """
 from __future__ import annotations
 
+import io
 import math
 
 import numpy as np
@@ -37,6 +41,20 @@ def tile_grid(height: int, width: int, tile: int = TILE, max_tiles: int = MAX_TI
     return [(top, left) for top in _starts(height, tile, rows) for left in _starts(width, tile, cols)]
 
 
+def recode(array: np.ndarray, quality: int) -> np.ndarray:
+    """An H x W x 3 uint8 image re-encoded as JPEG at `quality` (Pillow's default 4:2:0 chroma) and decoded again."""
+    from PIL import Image
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="JPEG", quality=quality)
+    return np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
+
+
+def model_input(model: torch.nn.Module, array: np.ndarray) -> np.ndarray:
+    """The pixels the model reads: the image itself, or its JPEG re-encoding for a model with `recode_quality`."""
+    quality = getattr(model, "recode_quality", None)
+    return recode(array, quality) if quality else array
+
+
 def cut_tiles(array: np.ndarray, positions: list[tuple[int, int]], tile: int = TILE) -> torch.Tensor:
     """uint8 N x 3 x tile x tile tiles of an H x W x 3 uint8 array."""
     stack = np.stack([array[top:top + tile, left:left + tile] for top, left in positions])
@@ -55,7 +73,7 @@ def score_pixels(model: torch.nn.Module, array: np.ndarray, tile: int = TILE,
                  max_tiles: int = MAX_TILES) -> tuple[float, dict]:
     """P(generated) of one H x W x 3 uint8 image: sigmoid of the mean tile logit; and the tiles' positions and logits."""
     positions = tile_grid(array.shape[0], array.shape[1], tile, max_tiles)
-    logits = tile_logits(model, cut_tiles(array, positions, tile))
+    logits = tile_logits(model, cut_tiles(model_input(model, array), positions, tile))
     return float(torch.sigmoid(logits.mean())), {"positions": positions, "logits": logits.numpy(), "tile": tile}
 
 
@@ -70,7 +88,8 @@ def score_batch(model: torch.nn.Module, arrays: list[np.ndarray], tile: int = TI
     """P(generated) of several images, their tiles pooled into forward passes of `batch_tiles` (the same numbers as
     score_pixels one image at a time, fewer and larger passes)."""
     positions = [tile_grid(a.shape[0], a.shape[1], tile, max_tiles) for a in arrays]
-    tiles = torch.cat([cut_tiles(a, p, tile) for a, p in zip(arrays, positions)]) if arrays else torch.empty(0)
+    tiles = (torch.cat([cut_tiles(model_input(model, a), p, tile) for a, p in zip(arrays, positions)]) if arrays
+             else torch.empty(0))
     logits = tile_logits(model, tiles, batch_tiles)
     out, start = [], 0
     for p in positions:

@@ -6,8 +6,10 @@ native_npr  x - nearest_upsample(downsample_2(x)), the neighbouring-pixel relati
             any size; the detector feeds it 64x64 tiles at the image's own resolution (`native.score_pixels`).
             npr=False feeds the RGB pixels instead; luma=True reads the grey level only (the mean of R, G, B), so the
             2x2 chroma blocks of 4:2:0 JPEG carry nothing (the ablations in docs/sd_detector.md).
+            recode_quality (not used by forward): the detector re-encodes a whole image as JPEG at this quality before
+            cutting its tiles (`native.score_pixels`), so every image reaches the network through the same codec.
 
-This module holds only the network: a stored model is tied to its source (realfake.model_store.arch_version).
+This module holds only the network; NETWORK_VERSION changes when stored weights no longer fit it (realfake.model_store).
 """
 from __future__ import annotations
 
@@ -45,9 +47,10 @@ class BasicBlock(nn.Module):
 class NativeNPR(nn.Module):
     """Input: float pixels in [0, 1], N x 3 x H x W (H, W >= 8). Output: N logits of "generated"."""
 
-    def __init__(self, width: int = 32, blocks: int = 2, npr: bool = True, luma: bool = False):
+    def __init__(self, width: int = 32, blocks: int = 2, npr: bool = True, luma: bool = False,
+                 recode_quality: int | None = None):
         super().__init__()
-        self.npr, self.luma = npr, luma
+        self.npr, self.luma, self.recode_quality = npr, luma, recode_quality
         self.stem = nn.Sequential(nn.Conv2d(3, width, 3, 2, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
                                   nn.MaxPool2d(3, 2, 1))
         stage1 = [BasicBlock(width, width) for _ in range(blocks)]
@@ -64,5 +67,6 @@ class NativeNPR(nn.Module):
 
 
 @register_model("native_npr")
-def native_npr(width: int = 32, blocks: int = 2, npr: bool = True, luma: bool = False):
-    return NativeNPR(width=width, blocks=blocks, npr=npr, luma=luma)
+def native_npr(width: int = 32, blocks: int = 2, npr: bool = True, luma: bool = False,
+               recode_quality: int | None = None):
+    return NativeNPR(width=width, blocks=blocks, npr=npr, luma=luma, recode_quality=recode_quality)

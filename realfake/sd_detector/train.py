@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from realfake.loop import TrainState, fit, seed_everything
 from realfake.models import build_model
 from realfake.state import code_version
-from realfake.sd_detector import perturb
+from realfake import perturb
 
 RECIPE = {
     "model": {"name": "cifake_cnn", "width": 48, "depth": 3, "stem": 24},
@@ -50,32 +50,12 @@ def to_input(pixels: torch.Tensor, channels_last: bool = True) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
-def flip_translate(pixels: torch.Tensor, generator: torch.Generator, translate: int, flip: bool) -> torch.Tensor:
-    """Random horizontal flip and a random shift of up to `translate` pixels, per image, on a uint8 batch."""
-    n, _, height, width = pixels.shape
-    if flip:
-        flips = torch.rand(n, generator=generator) < 0.5
-        pixels = torch.where(flips[:, None, None, None], pixels.flip(3), pixels)
-    if translate:
-        padded = F.pad(pixels.float(), (translate,) * 4, mode="reflect").to(torch.uint8)
-        dx = torch.randint(0, 2 * translate + 1, (n,), generator=generator)
-        dy = torch.randint(0, 2 * translate + 1, (n,), generator=generator)
-        shifted = torch.empty_like(pixels)
-        for top in range(2 * translate + 1):          # one slice per shift, for all images with that shift
-            for left in range(2 * translate + 1):
-                chosen = torch.nonzero((dy == top) & (dx == left)).flatten()
-                if len(chosen):
-                    shifted[chosen] = padded[chosen, :, top:top + height, left:left + width]
-        pixels = shifted
-    return pixels
-
-
 def augment_batch(pixels: torch.Tensor, config: dict, generator: torch.Generator) -> torch.Tensor:
     if config.get("augment", "standard") == "cnndetection":
         pixels = perturb.cnndetection_augment(pixels, generator)
     elif config.get("augment", "standard") != "standard":
         raise ValueError(f"unknown augment {config['augment']!r}; use 'standard' or 'cnndetection'")
-    return flip_translate(pixels, generator, config["translate"], config["flip"])
+    return perturb.flip_shift(pixels, generator, config["flip"], config["translate"])
 
 
 def batches_for_epoch(pixels: torch.Tensor, labels: torch.Tensor, config: dict, epoch: int):

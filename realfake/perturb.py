@@ -5,19 +5,24 @@ same shape, values in [0, 255]. Strength 0 (sigma 0, quality None, fraction 1, z
 input unchanged.
 
 - gaussian_blur(x, sigma)      Gaussian blur, kernel 2*ceil(3 sigma)+1, reflect padding (torchvision)
-- jpeg(x, quality)             JPEG re-encoding at `quality` (torchvision.io, libjpeg), decoded back
+- jpeg(x, quality)             JPEG re-encoding at `quality` (Pillow, libjpeg; 4:2:0 chroma), decoded back
 - center_crop(x, fraction)     keep the central `fraction` of each side, resize back to H x W (bilinear)
 - zoom(x, factor)              resize by `factor` (up > 1, down < 1) and back to H x W: resampling loss
+- flip_shift(x, g, flip, shift) training augmentation: random mirror and shift (reflect padding), per image
 - cnndetection_augment(x, g)   Wang et al. 2020: blur sigma ~ U[0, 3] with p = 0.5, then JPEG
                                quality ~ U{30..100} with p = 0.5, per image, seeded by generator g
 """
 from __future__ import annotations
 
+import io
 import math
 
+import numpy as np
+
 import torch
+import torch.nn.functional as F
 import torchvision.transforms.v2.functional as TF
-from torchvision.io import decode_jpeg, encode_jpeg
+from PIL import Image
 
 
 def _check(x: torch.Tensor) -> None:
@@ -45,7 +50,11 @@ def jpeg(x: torch.Tensor, quality: int | None) -> torch.Tensor:
         raise ValueError(f"JPEG quality must be 1..100, got {quality}")
     if x.ndim == 4:
         return torch.stack([jpeg(image, quality) for image in x])
-    return decode_jpeg(encode_jpeg(x.contiguous(), quality=int(quality)))
+    array = x.permute(1, 2, 0).numpy()
+    buffer = io.BytesIO()
+    Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array).save(buffer, "JPEG", quality=int(quality))
+    decoded = np.asarray(Image.open(buffer))
+    return torch.from_numpy((decoded[..., None] if decoded.ndim == 2 else decoded).copy()).permute(2, 0, 1)
 
 
 def _resize(x: torch.Tensor, size: list[int]) -> torch.Tensor:
@@ -108,3 +117,22 @@ def cnndetection_augment(x: torch.Tensor, generator: torch.Generator, blur_p: fl
         if do_jpeg[i]:
             out[i] = jpeg(out[i], int(qualities[i]))
     return out
+
+
+def flip_shift(x: torch.Tensor, generator: torch.Generator, flip: bool, shift: int) -> torch.Tensor:
+    """Random horizontal flip (p = 0.5) and a random shift by up to `shift` pixels with reflect padding, per image,
+    on a batch N x C x H x W of any dtype (uint8 pixels or float network input). The hands and CIFAKE recipes use it;
+    the random draws are: flips, then vertical, then horizontal shifts."""
+    n, _, h, w = x.shape
+    if flip:
+        flip_mask = (torch.rand(n, generator=generator) < 0.5).to(x.device)
+        x = torch.where(flip_mask[:, None, None, None], x.flip(3), x)
+    if shift:
+        padded = F.pad(x if x.is_floating_point() else x.float(), (shift,) * 4, mode="reflect").to(x.dtype)
+        dy = torch.randint(0, 2 * shift + 1, (n,), generator=generator).to(x.device)
+        dx = torch.randint(0, 2 * shift + 1, (n,), generator=generator).to(x.device)
+        rows = (dy[:, None] + torch.arange(h, device=x.device))[:, :, None]    # n x h x 1
+        cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, :]    # n x 1 x w
+        batch = torch.arange(n, device=x.device)[:, None, None]
+        x = padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)   # n x c x h x w
+    return x

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from realfake.sd_detector import perturb
+from realfake import perturb
 
 torch.set_num_threads(1)
 pytestmark = pytest.mark.filterwarnings("ignore:The image decoding:DeprecationWarning")
