@@ -55,7 +55,8 @@ def wilson_interval(successes: int, n: int, level: float = 0.95) -> tuple[float,
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (float(max(0.0, centre - half)), float(min(1.0, centre + half)))
+    # the interval always holds p; min/max only undo rounding (at p = 1 the upper end came out as 0.99999...)
+    return (float(min(p, max(0.0, centre - half))), float(max(p, min(1.0, centre + half))))
 
 
 def bootstrap_ci(statistic: Callable[[np.ndarray], float], n_items: int, groups=None, n_boot: int = 1000,

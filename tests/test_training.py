@@ -303,3 +303,13 @@ def test_classification_summary_missing_class():
     assert summary["confusion"] == [[1, 1, 0], [0, 1, 0], [0, 0, 0]]
     assert np.isnan(summary["recall"]["GAN"]) and np.isnan(summary["roc_auc"]["GAN"])
     assert summary["balanced_accuracy"] == pytest.approx((0.5 + 1.0) / 2)
+
+
+def test_wilson_interval_always_holds_the_observed_share():
+    """At 0 % and 100 % rounding put the proportion just outside its own interval (a plot's error bar then failed)."""
+    from realfake.metrics import wilson_interval
+    for n in range(1, 3000, 7):
+        for k in (0, n // 3, n):
+            low, high = wilson_interval(k, n)
+            assert 0.0 <= low <= k / n <= high <= 1.0
+    assert wilson_interval(5000, 5000)[1] == 1.0 and wilson_interval(0, 5000)[0] == 0.0
