@@ -258,8 +258,9 @@ def test_retrain_ignores_a_finished_checkpoint(data, tmp_path, monkeypatch):
     checkpoint = tmp_path / "run.pt"
     fit_tiny(TINY, data, checkpoint=checkpoint)
     steps = []
-    original = train.augment
-    monkeypatch.setattr(train, "augment", lambda *a: steps.append(1) or original(*a))
+    from realfake import perturb
+    original = perturb.flip_shift                        # called once per training step
+    monkeypatch.setattr(perturb, "flip_shift", lambda *a: steps.append(1) or original(*a))
     fit_tiny(TINY, data, checkpoint=checkpoint)
     assert steps == []                                   # resumed: a finished run does not train again
     fit_tiny(TINY, data, checkpoint=checkpoint, retrain=True)
