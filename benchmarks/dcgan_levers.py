@@ -114,17 +114,19 @@ class LeverStep(GanStep):
         return numbers
 
 
-class AverageProbe(GanProbe):
+class AverageProbe:
     """The probe measuring the step's weight average instead of the generator (the EMA lever)."""
 
     def __init__(self, probe: GanProbe):
-        self.__dict__.update(probe.__dict__)
-        self.step: LeverStep | None = None
+        self.probe, self.step = probe, None
+
+    def code(self) -> str:
+        return self.probe.code()
 
     def measure(self, state) -> dict:
         average = self.step.average if self.step is not None else None
-        return self.measure_generator(average if average is not None else state.modules["generator"],
-                                      state.modules["discriminator"], state.extras)
+        return self.probe.measure_generator(average if average is not None else state.modules["generator"],
+                                            state.modules["discriminator"], state.extras)
 
 
 def lever_configs(root: Path | str = ".") -> dict[str, tuple[str, dict]]:

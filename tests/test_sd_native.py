@@ -183,7 +183,7 @@ def test_metrics_with_intervals():
 
 def test_codec_control_reencodes_at_native_size():
     array = noise(50, 70)
-    recoded = native_train.recode(array)
+    recoded = native.recode(array, native_train.RECODE_QUALITY)
     assert recoded.shape == array.shape and not np.array_equal(recoded, array)
 
 

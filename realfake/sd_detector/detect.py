@@ -182,8 +182,7 @@ class Chooser:
 
 def score_one(data: bytes, name: str, chooser: Chooser) -> dict:
     """The row of one file's bytes (see score_files)."""
-    row = {"file": name, "p_generated": None, "model": None, "reason": None, "preprocessing": None, "notes": [],
-           "error": None}
+    row = error_row(name, None)
     image, row["notes"] = codec.decode(data, name)
     width, height = image.size
     array = np.asarray(image)
@@ -212,7 +211,8 @@ def score_one(data: bytes, name: str, chooser: Chooser) -> dict:
     return row
 
 
-def error_row(name: str, message: str) -> dict:
+def error_row(name: str, message: str | None) -> dict:
+    """A file's row with nothing judged yet; `message` says why it could not be read (None: not an error)."""
     return {"file": name, "p_generated": None, "model": None, "reason": None, "preprocessing": None, "notes": [],
             "error": message}
 

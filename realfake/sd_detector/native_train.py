@@ -89,11 +89,6 @@ def load_arrays(items: list[Item], progress: bool = True) -> list[np.ndarray]:
             for item in progress_bar(items, desc="decoding", disable=not progress)]
 
 
-def recode(array: np.ndarray, quality: int = RECODE_QUALITY) -> np.ndarray:
-    """The image re-encoded as JPEG at `quality`, native size (the codec control: both classes the same way)."""
-    return native.recode(array, quality)
-
-
 def training_arrays(arrays: list[np.ndarray], config: dict, cache: dict) -> list[np.ndarray]:
     """What a recipe trains on: the decoded images, or for a model that reads re-encoded images (recode_quality),
     the images re-encoded once at that quality, so training crops come from what the detector will read."""
@@ -253,7 +248,7 @@ def metrics_with_ci(labels, probs, n_boot: int = 1000, seed: int = 0) -> dict:
 def evaluate_both(model, arrays, labels, tile: int, max_tiles: int, n_boot: int) -> dict:
     """Metrics as stored and with both classes re-encoded JPEG q90 (the codec control), and the scores."""
     probs = score_arrays(model, arrays, tile, max_tiles)
-    recoded = score_arrays(model, [recode(a) for a in arrays], tile, max_tiles)
+    recoded = score_arrays(model, [native.recode(a, RECODE_QUALITY) for a in arrays], tile, max_tiles)
     return {"as_stored": metrics_with_ci(labels, probs, n_boot), "jpeg_q90_both": metrics_with_ci(labels, recoded, n_boot),
             "scores": {"as_stored": probs.round(5).tolist(), "jpeg_q90_both": recoded.round(5).tolist()}}
 
