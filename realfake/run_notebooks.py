@@ -13,6 +13,7 @@ results/failed_notebooks/ so the error can be read there, and the committed one 
 """
 from __future__ import annotations
 
+import os
 import re
 import sys
 import time
@@ -87,6 +88,10 @@ def run_notebook(path: Path, timeout: int = 7200) -> float:
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
+    from .profile import current_profile
+    from .results import COMMAND_VARIABLE
+    os.environ[COMMAND_VARIABLE] = (f"REALFAKE_PROFILE={current_profile()} python -m realfake.run_notebooks "
+                                    f"{path.resolve().relative_to(root)}")   # the kernel records it with its results
     started = time.perf_counter()
     try:
         client.execute()

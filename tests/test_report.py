@@ -92,3 +92,14 @@ def test_notebook_conclusions_come_from_the_results(notebook):
 def test_the_number_finder():
     assert numbers("acc 0.971 (95 % CI 0.945–0.994), 98.09 % and 47 %; width 48, 32x32, v1.2, 3.5x") == [
         "0.971", "0.945", "0.994", "98.09", "47"]
+
+
+def test_results_record_the_command_that_measured_them(tmp_path, monkeypatch):
+    """Every results file says how to measure its numbers again, and write_metrics stamps it."""
+    from realfake.results import COMMAND_VARIABLE, write_metrics
+    missing = [path.name for path in sorted((ROOT / "results").glob("*.json")) if path.name != "run_times.json"
+               and isinstance(json.loads(path.read_text()), dict) and "command" not in json.loads(path.read_text())]
+    assert missing == [], f"results files without the command that wrote them: {missing}"
+    monkeypatch.setenv(COMMAND_VARIABLE, "REALFAKE_PROFILE=cpu python -m realfake.run_notebooks notebooks/x.ipynb")
+    assert write_metrics(tmp_path / "m.json", {"a": 1})["command"].endswith("notebooks/x.ipynb")
+    assert json.loads((tmp_path / "m.json").read_text())["command"].startswith("REALFAKE_PROFILE=cpu")
