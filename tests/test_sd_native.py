@@ -212,3 +212,20 @@ def test_the_choice_takes_the_worse_of_the_two_readings():
         return {"sd_vs_real": {"as_stored": {"roc_auc": stored}, "jpeg_q90_both": {"roc_auc": control}}}
     table = {"leans on the codec": entry(0.21, 0.68), "steady": entry(0.56, 0.55)}
     assert max(table, key=lambda name: native_train.worse_auc(table[name])) == "steady"
+
+
+def test_dataset_items_name_what_they_skip(tmp_path, capsys):
+    """Entries of sd_vs_real that are not images to train on are named, not dropped silently."""
+    multigen = tmp_path / "data" / "multigen"
+    (multigen / "fake").mkdir(parents=True)
+    Image.fromarray(noise(64, 64)).save(multigen / "fake" / "a.png")
+    (multigen / "metadata.csv").write_text("file,label,generator\nfake/a.png,fake,ldm_256\n")
+    for sub in ("real", "fake"):
+        (tmp_path / "data" / "sd_vs_real" / sub).mkdir(parents=True)
+    Image.fromarray(noise(64, 64)).save(tmp_path / "data" / "sd_vs_real" / "real" / "p.png")
+    (tmp_path / "data" / "sd_vs_real" / "real" / ".DS_Store").write_bytes(b"x")
+    (tmp_path / "data" / "sd_vs_real" / "fake" / "folder.png").mkdir()
+    items = native_train.dataset_items(tmp_path)
+    assert [item.path.name for item in items] == ["a.png", "p.png"]
+    out = capsys.readouterr().out
+    assert ".DS_Store: a hidden file" in out and "folder.png: not a file" in out

@@ -80,6 +80,8 @@ def dataset_items(root: Path | str) -> list[Item]:
         for path in sorted((sd / sub).iterdir()) if (sd / sub).is_dir() else []:
             if path.is_file() and not path.name.startswith("."):
                 items.append(Item(path, label, group, "sd_vs_real", False))
+            else:
+                print(f"skipped {path}: {'a hidden file' if path.name.startswith('.') else 'not a file'}")
     return items
 
 
