@@ -107,6 +107,22 @@ def test_each_file_gets_the_right_model_and_says_why(tmp_path, models):
     assert all(0 < r["p_generated"] < 1 for r in rows)
 
 
+def test_a_re_encoding_model_says_so_in_its_row(tmp_path, models):
+    """The stored recipe re-encodes every image before reading it: the row tells the user, and the score is that of
+    the re-encoded pixels."""
+    spec = {"name": "native_npr", "width": 8, "recode_quality": 90}
+    save_model(models / "native_npr", build_model(spec).eval(), spec, config={}, history=[],
+               extra={"tile": 32, "max_tiles": 16})
+    path, image = tmp_path / "large.png", noise(100, 150)
+    Image.fromarray(image).save(path)
+    row = detect.score_files([path])[0]
+    assert row["model"] == "native_npr" and row["preprocessing"] == "150x100 re-encoded JPEG q90 at its size: 12 tiles of 32x32"
+    plain = build_model({"name": "native_npr", "width": 8}).eval()     # the same weights, reading pixels as given
+    plain.load_state_dict(detect.load_detector(models / "native_npr")[0].state_dict())
+    recoded, as_is = (native.score_pixels(plain, pixels, 32, 16)[0] for pixels in (native.recode(image, 90), image))
+    assert row["p_generated"] == pytest.approx(recoded) and row["p_generated"] != pytest.approx(as_is)
+
+
 def test_model_by_name_and_an_unknown_name(tmp_path, models, capsys):
     image = tmp_path / "x.png"
     Image.fromarray(noise(64, 64)).save(image)

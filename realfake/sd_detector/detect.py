@@ -203,7 +203,9 @@ def score_one(data: bytes, name: str, chooser: Chooser) -> dict:
             row["model"] = None
             return row
         p, details = native.score_pixels(detector.model, array, detector.tile, detector.max_tiles)
-        row["preprocessing"] = f"{width}x{height} as is: {len(details['positions'])} tiles of {detector.tile}x{detector.tile}"
+        quality = getattr(detector.model, "recode_quality", None)
+        read = f"re-encoded JPEG q{quality} at its size" if quality else "as is"
+        row["preprocessing"] = f"{width}x{height} {read}: {len(details['positions'])} tiles of {detector.tile}x{detector.tile}"
     else:
         pixels, row["preprocessing"] = cifake_pixels(data, image)
         p = cifake_probability(detector.model, pixels)
