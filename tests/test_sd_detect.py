@@ -71,6 +71,7 @@ def test_cli_prints_a_line_per_file_and_what_it_knows(stored_detector, files):
     assert lines[0].startswith(f"{good}: P(generated) = ")
     assert lines[1].startswith(f"{bad}: ERROR") and "not a readable image" in lines[1]
     assert "What these detectors know" in result.stdout and "32x32" in result.stdout
+    assert '"uncertain"' in result.stdout and "0.9 or more" in result.stdout   # what the verdict words mean
 
 
 def test_cli_json_and_missing_model(stored_detector, files, tmp_path, capsys):
@@ -78,6 +79,7 @@ def test_cli_json_and_missing_model(stored_detector, files, tmp_path, capsys):
     assert detect.main(["--json", "--model", str(stored_detector), str(good)]) == 0
     row = json.loads(capsys.readouterr().out.splitlines()[0])
     assert row["file"] == str(good) and 0 <= row["p_generated"] <= 1
+    assert row["verdict"] == detect.verdict(row["p_generated"])
     assert detect.main(["--model", str(tmp_path / "nothing"), str(good)]) == 2
     assert "no such model" in capsys.readouterr().err
 
@@ -99,3 +101,16 @@ def test_a_damaged_stored_detector_is_named_and_left_in_place(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "weights.pt is unreadable" in err and "left as it is" in err and "REALFAKE_RETRAIN=1" in err
     assert (folder / "weights.pt").read_bytes() == b"not a checkpoint" and not list(folder.glob("*.corrupt"))
+
+
+def test_what_it_knows_names_each_held_out_generator_with_its_auc(tmp_path):
+    """The statement under every run gives the leave-one-generator-out AUC per generator (a mean would hide that one
+    generator can be at chance), from the results file."""
+    def fold(auc):
+        return {"as_stored": {"roc_auc": auc}, "jpeg_q90_both": {"roc_auc": auc}}
+    native = tmp_path / "native.json"
+    native.write_text(json.dumps({"logo": {"ldm_256": fold(0.981), "sd_v1_384": fold(0.497),
+                                           "sd_2.1_faces": fold(0.927)}}))
+    text = detect.knows_text(tmp_path / "missing.json", native)
+    assert "Latent Diffusion 0.98, Stable Diffusion v1 0.50, Stable Diffusion 2.1 portraits 0.93" in text
+    assert "Measured on a generator" not in detect.knows_text(tmp_path / "missing.json", tmp_path / "missing.json")

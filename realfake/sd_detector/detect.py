@@ -38,7 +38,10 @@ images at their own size from three generators (Latent Diffusion, Stable Diffusi
 and two photo sources (ImageNet, Unsplash portraits); it reads pixel-level up-sampling traces in 64x64 tiles.
 {native}cifake_cnn (smaller images) was trained on CIFAKE only (32x32 CIFAR-10 photos against Stable Diffusion 1.4
 images); every input is shrunk to 32x32. {cross}Neither has seen SD-XL, Midjourney, DALL-E, edited or heavily
-re-compressed images. A probability near 0.5 means "cannot tell"; a high one is evidence, not proof."""
+re-compressed images. P(generated) of 0.9 or more reads "likely generated", 0.1 or less "likely real", anything
+between "uncertain" (near 0.5: cannot tell); a high one is evidence, not proof."""
+GENERATOR_NAMES = {"ldm_256": "Latent Diffusion", "sd_v1_384": "Stable Diffusion v1",
+                   "sd_2.1_faces": "Stable Diffusion 2.1 portraits"}
 
 
 def models_folder() -> Path:
@@ -209,18 +212,19 @@ def score_one(data: bytes, name: str, chooser: Chooser) -> dict:
     else:
         pixels, row["preprocessing"] = cifake_pixels(data, image)
         p = cifake_probability(detector.model, pixels)
-    row["p_generated"] = p
+    row["p_generated"], row["verdict"] = p, verdict(p)
     return row
 
 
 def error_row(name: str, message: str | None) -> dict:
     """A file's row with nothing judged yet; `message` says why it could not be read (None: not an error)."""
-    return {"file": name, "p_generated": None, "model": None, "reason": None, "preprocessing": None, "notes": [],
-            "error": message}
+    return {"file": name, "p_generated": None, "verdict": None, "model": None, "reason": None, "preprocessing": None,
+            "notes": [], "error": message}
 
 
 def score_files(paths: list[Path | str], model=None, chooser: Chooser | None = None) -> list[dict]:
-    """One dict per file: file (as given), p_generated (None when it cannot be judged or read), model, reason,
+    """One dict per file: file (as given), p_generated (None when it cannot be judged or read), verdict (`verdict`'s
+    words for it, or None), model, reason,
     preprocessing, notes (e.g. an animated file read on its first frame), error (or None).
 
     model: a network to use for every file (else each file gets the right stored model)."""
@@ -264,9 +268,10 @@ def knows_text(metrics_path: Path | None = None, native_path: Path | None = None
         cross = ""
     try:
         logo = json.loads((native_path or results / "sd_native_metrics.json").read_text())
-        plain, control = logo["logo_mean_as_stored"]["roc_auc"], logo["logo_mean_jpeg_q90_both"]["roc_auc"]
-        native_text = (f"Measured on a generator left out of training (mean of three): ROC AUC {plain:.2f}, "
-                       f"{control:.2f} with both classes re-encoded JPEG q90.\n")
+        folds = ", ".join(f"{GENERATOR_NAMES.get(g, g)} {fold['as_stored']['roc_auc']:.2f}"
+                          for g, fold in logo["logo"].items())
+        native_text = (f"Measured on a generator left out of training, ROC AUC (0.5 is chance, 1 always ranks renders "
+                       f"above photos): {folds}.\n")
     except (OSError, KeyError, ValueError, TypeError):
         native_text = ""
     return KNOWS.format(native=native_text, cross=cross)
@@ -299,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{row['file']}: {row['reason']}")
         else:
             notes = "".join(f"; {note}" for note in row["notes"])
-            print(f"{row['file']}: P(generated) = {row['p_generated']:.3f}  {verdict(row['p_generated'])}  "
+            print(f"{row['file']}: P(generated) = {row['p_generated']:.3f}  {row['verdict']}  "
                   f"[{row['model']}: {row['reason']}; {row['preprocessing']}{notes}]")
     if not args.quiet and not args.json:
         print("\n" + knows_text())
