@@ -110,7 +110,7 @@ def run_times() -> str:
     parts = ", ".join(f"{name.removesuffix('_clean.ipynb')} {entry['seconds'] / 60:.0f}"
                       for name, entry in sorted(notebooks.items()))
     return (f"On a {cores}-core CPU without a GPU, `make run` executes the clean notebooks in {total / 60:.0f} minutes "
-            f"after the install ({parts} minutes; they load the stored models, and the sd_detector notebook trains a small VGG16 on one thread).")
+            f"after the install ({parts} minutes; they load the stored models).")
 
 
 def q1() -> str:
