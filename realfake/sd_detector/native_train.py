@@ -282,7 +282,7 @@ VARIANTS = {"npr_crop64_aug": {}, "rgb_crop64_aug": {"model": {"npr": False}},
             "luma_npr_crop64_aug": {"model": {"luma": True}},
             "npr_crop64_noaug": {"augment": None},
             "npr_crop64_aug_recode90": {"model": {"recode_quality": RECODE_QUALITY}},
-            # four times the crops (30 epochs of 120 steps): the 15 x 60 recipes end underfit (training accuracy ~0.7)
+            # four times the crops (30 epochs of 120 steps): did the 15 x 60 recipes stop too early?
             "npr_crop64_jpeg_all_4x": {"augment": {"p_jpeg": 1.0}, "epochs": 30, "steps_per_epoch": 120},
             "npr_crop64_aug_recode90_4x": {"model": {"recode_quality": RECODE_QUALITY}, "epochs": 30,
                                            "steps_per_epoch": 120}}
