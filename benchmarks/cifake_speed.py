@@ -4,10 +4,13 @@
 
 Same network (the recipe's cifake_cnn), same batch size, same augmentation (flip + 2-pixel shift), same machine,
 same run:
-  recipe       uint8 tensor cache in memory, augmentation on tensors, realfake.loop.fit, bf16 autocast, channels_last
+  recipe       uint8 tensor cache in memory, augmentation on tensors, realfake.loop.fit, channels_last (float32
+               on a CPU: realfake.loop.autocast uses bfloat16 on a GPU only)
   DataLoader   torchvision ImageFolder over data/cifake/train (JPEG decoded per image every epoch), transforms per
                image, DataLoader(num_workers, pin_memory=True), a plain loop, fp32 (and the same with bf16)
-Images/s count training images through forward + backward + optimiser step, after one warm-up batch.
+Images/s count training images through forward + backward + optimiser step, after one warm-up batch. The bf16 row
+says what bfloat16 autocast costs on this CPU: with native support (AMX, AVX512-BF16) it is faster, without it
+emulated and many times slower. Writes results/cifake_speed.json.
 
 Then, from the stored model's training history (model_best/sd_detector/cifake_cnn/model.json): the first epoch
 and the cumulative seconds at which *validation* accuracy reached 97.66 % (the best published from-scratch CIFAKE
@@ -91,7 +94,7 @@ def main() -> None:
     from realfake.sd_detector.pipeline import detector_config, load_cifake
     config = detector_config("cpu", "standard")
     train, _ = load_cifake("cpu", ROOT, progress=False)
-    rows = [("recipe: tensor cache + realfake.loop.fit, bf16", time_recipe(train, args.batches, config))]
+    rows = [("recipe: tensor cache + realfake.loop.fit (float32 on a CPU)", time_recipe(train, args.batches, config))]
     folder = find_cifake(ROOT, download=False) / "train"
     for bf16 in (False, True):
         rows.append((f"ImageFolder + DataLoader ({args.workers} workers, pinned), {'bf16' if bf16 else 'fp32'}",
@@ -102,6 +105,15 @@ def main() -> None:
     for name, speed in rows:
         print(f"{name:<62} {speed:>9.0f} {speed / rows[1][1]:>6.2f}")
     reached = time_to_target()
+    flags = set(Path("/proc/cpuinfo").read_text().split()) if Path("/proc/cpuinfo").exists() else set()
+    native_bf16 = sorted(flags & {"amx_bf16", "avx512_bf16"})
+    print(f"native bfloat16 on this CPU: {', '.join(native_bf16) or 'none'}")
+    from realfake.results import write_metrics
+    write_metrics(ROOT / "results" / "cifake_speed.json", {
+        "command": f"python benchmarks/cifake_speed.py --batches {args.batches} --threads {args.threads} "
+                   f"--workers {args.workers}", "threads": args.threads, "batch_size": config["batch_size"],
+        "native_bf16": native_bf16, "images_per_s": {name: speed for name, speed in rows},
+        "time_to_97.66": reached})
     print()
     if reached is None:
         print("time to 97.66 %: no stored model in model_best/sd_detector/cifake_cnn")

@@ -42,6 +42,16 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
+def autocast(device, enabled: bool = True):
+    """bfloat16 autocast on a GPU; float32 on a CPU.
+
+    A CPU without native bfloat16 (no AMX or AVX512-BF16) emulates it, many times slower than float32
+    (`benchmarks/cifake_speed.py` times both), and results would depend on which CPU ran them: CPUs use float32.
+    """
+    device_type = torch.device(device).type
+    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=enabled and device_type == "cuda")
+
+
 def progress_bar(iterable=None, **kwargs) -> tqdm:
     """A plain-text progress bar (never a widget), redrawn at most every few seconds.
 

@@ -109,8 +109,13 @@ def run_times() -> str:
     cores = max(entry.get("cpu_cores", 0) for entry in notebooks.values())
     parts = ", ".join(f"{name.removesuffix('_clean.ipynb')} {entry['seconds'] / 60:.0f}"
                       for name, entry in sorted(notebooks.items()))
-    return (f"On a {cores}-core CPU without a GPU, `make run` executes the clean notebooks in {total / 60:.0f} minutes "
+    text = (f"On a {cores}-core CPU without a GPU, `make run` executes the clean notebooks in {total / 60:.0f} minutes "
             f"after the install ({parts} minutes; they load the stored models).")
+    tests = times.get("smoke", {}).get("make test")
+    if tests:
+        text += (f" `make test` takes {tests['seconds'] / 60:.0f} minutes after the install on "
+                 f"{tests.get('cpu_cores', '?')} cores.")
+    return text
 
 
 def q1() -> str:

@@ -116,19 +116,23 @@ def run_notebook(path: Path, timeout: int = 7200) -> float:
 def record_time(path: Path, seconds: float) -> None:
     """Keep each notebook's last run time per profile in results/run_times.json (the README's run times come from
     there). Smoke runs are not recorded; a checkout that cannot be written is left as it is."""
+    from .profile import current_profile
+    profile = current_profile()
+    if profile != "smoke":
+        keep_time(repo_root(path.parent), profile, path.name, seconds)
+
+
+def keep_time(root: Path, profile: str, name: str, seconds: float) -> None:
+    """results/run_times.json[profile][name] = seconds, this machine's cores and the date (written atomically)."""
     import json
     import os
 
-    from .profile import current_profile
     from .state import read_json
-    profile = current_profile()
-    if profile == "smoke":
-        return
-    file = repo_root(path.parent) / "results" / "run_times.json"
+    file = Path(root) / "results" / "run_times.json"
     try:
         record = read_json(file, "run times") or {}
-        record.setdefault(profile, {})[path.name] = {"seconds": round(seconds), "cpu_cores": os.cpu_count(),
-                                                      "written": time.strftime("%Y-%m-%d")}
+        record.setdefault(profile, {})[name] = {"seconds": round(seconds), "cpu_cores": os.cpu_count(),
+                                                "written": time.strftime("%Y-%m-%d")}
         atomic_write_text(file, json.dumps(record, indent=2, sort_keys=True) + "\n")
     except (OSError, ValueError):
         pass

@@ -103,3 +103,15 @@ def test_results_record_the_command_that_measured_them(tmp_path, monkeypatch):
     monkeypatch.setenv(COMMAND_VARIABLE, "REALFAKE_PROFILE=cpu python -m realfake.run_notebooks notebooks/x.ipynb")
     assert write_metrics(tmp_path / "m.json", {"a": 1})["command"].endswith("notebooks/x.ipynb")
     assert json.loads((tmp_path / "m.json").read_text())["command"].startswith("REALFAKE_PROFILE=cpu")
+
+
+def test_the_run_times_name_both_commands(monkeypatch):
+    times = {"cpu": {"a_clean.ipynb": {"seconds": 600, "cpu_cores": 2}, "b_clean.ipynb": {"seconds": 1200, "cpu_cores": 2},
+                     "b_hypertune.ipynb": {"seconds": 9999, "cpu_cores": 2}},
+             "smoke": {"make test": {"seconds": 660, "cpu_cores": 2}}}
+    monkeypatch.setattr(report, "load", lambda name: times)
+    text = report.run_times()
+    assert "`make run` executes the clean notebooks in 30 minutes" in text and "(a 10, b 20 minutes" in text
+    assert "`make test` takes 11 minutes" in text
+    del times["smoke"]
+    assert "make test" not in report.run_times()

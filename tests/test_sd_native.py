@@ -179,14 +179,21 @@ def synthetic_items(tmp_path):
 
 def test_training_learns_the_upsampling_trace_and_resumes_the_same(tmp_path):
     items, arrays = synthetic_items(tmp_path)
-    config = native_train.recipe("smoke", epochs=3, steps_per_epoch=10, batch_size=16, augment={})
-    config["augment"] = {}
+    config = {**native_train.recipe("smoke"), "epochs": 3, "steps_per_epoch": 10, "batch_size": 16, "augment": {}}
     model, history = native_train.train(arrays, items, config, tmp_path / "ck.pt", progress=False)
     probs = native_train.score_arrays(model, arrays, config["crop"], 4)
     labels = [it.label for it in items]
     assert native_train.metrics_with_ci(labels, probs, n_boot=20)["roc_auc"] > 0.9
     again, _ = native_train.train(arrays, items, config, tmp_path / "ck.pt", progress=False)  # resumes: same weights
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+
+
+def test_the_smoke_profile_is_tiny_whatever_a_variant_asks_for():
+    for name, changes in native_train.VARIANTS.items():
+        config = native_train.recipe("smoke", **changes)
+        assert config["epochs"] * config["steps_per_epoch"] * config["batch_size"] <= 16, name
+        assert config["model"]["width"] == 8, name
+    assert native_train.recipe("cpu", **native_train.VARIANTS["npr_crop64_aug_recode90_4x"])["epochs"] == 30
 
 
 def test_metrics_with_intervals():

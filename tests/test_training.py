@@ -313,3 +313,12 @@ def test_wilson_interval_always_holds_the_observed_share():
             low, high = wilson_interval(k, n)
             assert 0.0 <= low <= k / n <= high <= 1.0
     assert wilson_interval(5000, 5000)[1] == 1.0 and wilson_interval(0, 5000)[0] == 0.0
+
+
+def test_a_cpu_computes_in_float32_under_the_suites_autocast():
+    from realfake.loop import autocast
+    layer = torch.nn.Linear(4, 4)
+    with autocast("cpu"):
+        assert layer(torch.ones(2, 4)).dtype == torch.float32
+    with torch.autocast("cpu", dtype=torch.bfloat16):    # what plain autocast would do on the CPU
+        assert layer(torch.ones(2, 4)).dtype == torch.bfloat16

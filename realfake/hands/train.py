@@ -124,7 +124,7 @@ def train_classifier(config: dict, train_pixels: torch.Tensor, train_labels: tor
 
     x_train = to_input(train_pixels.to(device))
     y_train = train_labels.to(device)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    autocast = loop.autocast(device)
 
     def batches(epoch: int):
         order = (balanced_epoch(train_labels, epoch_size, generator) if sample_weights is None else

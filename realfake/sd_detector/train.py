@@ -2,7 +2,7 @@
 
 Designed for throughput on a CPU (airbench-style): the whole split sits in memory as a uint8 tensor, batches
 are cut and augmented as tensors (no per-image Python objects, no DataLoader workers), the network is small
-and runs channels_last with bfloat16 autocast, SGD-Nesterov with a one-cycle (linear warm-up and decay)
+and runs channels_last (bfloat16 autocast on a GPU, float32 on a CPU: `realfake.loop.autocast`), SGD-Nesterov with a one-cycle (linear warm-up and decay)
 learning rate and label smoothing. Augmentation: horizontal flip and a random translation of up to
 `translate` pixels (reflect padding); with ``augment="cnndetection"`` also Wang et al.'s blur + JPEG
 (each with probability 0.5) on top.
@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from realfake.loop import TrainState, fit, seed_everything
+from realfake.loop import TrainState, autocast, fit, seed_everything
 from realfake.models import build_model
 from realfake.state import code_version
 from realfake import perturb
@@ -37,7 +37,7 @@ RECIPE = {
     "flip": True,
     "augment": "standard",      # or "cnndetection": blur sigma~U[0,3] p=.5, JPEG q~U{30..100} p=.5
     "valid_fraction": 0.05,     # of the CIFAKE train split, held out for validation (the test split is not used)
-    "bf16": True,
+    "bf16": True,               # bfloat16 autocast on a GPU (a CPU always computes in float32)
     "seed": 0,
 }
 
@@ -95,7 +95,7 @@ def predict_logits(model: torch.nn.Module, pixels: torch.Tensor, batch_size: int
     out = []
     for start in range(0, len(pixels), batch_size):
         x = to_input(pixels[start:start + batch_size]).to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        with autocast(device, bf16):
             logits = model(x).float()
             if flip_tta:
                 logits = (logits + model(x.flip(3)).float()) / 2
@@ -137,7 +137,7 @@ def train_cifake(train_pixels: torch.Tensor, train_labels: torch.Tensor, valid_p
     def step(batch):
         pixels, labels = batch
         x, y = to_input(pixels).to(device), labels.to(device)
-        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
+        with autocast(device, bf16):
             logits = model(x).float()
         loss = F.cross_entropy(logits, y, label_smoothing=smoothing)
         optimizer.zero_grad(set_to_none=True)
