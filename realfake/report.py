@@ -110,7 +110,7 @@ def run_times() -> str:
     parts = ", ".join(f"{name.removesuffix('_clean.ipynb')} {entry['seconds'] / 60:.0f}"
                       for name, entry in sorted(notebooks.items()))
     text = (f"On a {cores}-core CPU without a GPU, `make run` executes the clean notebooks in {total / 60:.0f} minutes "
-            f"after the install ({parts} minutes; they load the stored models).")
+            f"after the install ({parts} minutes; they load the stored models and retrain only the VGG16 comparison).")
     tests = times.get("smoke", {}).get("make test")
     if tests:
         text += (f" `make test` takes {tests['seconds'] / 60:.0f} minutes after the install on "
