@@ -1,6 +1,7 @@
 # realfake: two commands do everything on a fresh clone.
 #   make run    environment, data, every clean notebook executed in place -> CSV, figures, metrics
 #   make test   environment, data links, unit tests + every notebook under nbval in the smoke profile
+#               (REALFAKE_RECORD_TEST_TIME=1 make test records its time; python -m realfake.report puts it in the README)
 # The run profile comes from REALFAKE_PROFILE (smoke|cpu|full; default full on a GPU, cpu otherwise).
 
 PYTHON ?= python3

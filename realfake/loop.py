@@ -42,14 +42,22 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def autocast(device, enabled: bool = True):
-    """bfloat16 autocast on a GPU; float32 on a CPU.
+def precision(device, enabled: bool = True) -> torch.dtype:
+    """What `autocast` computes in on `device`: bfloat16 on a GPU that supports it natively, else float32.
 
-    A CPU without native bfloat16 (no AMX or AVX512-BF16) emulates it, many times slower than float32
-    (`benchmarks/cifake_speed.py` times both), and results would depend on which CPU ran them: CPUs use float32.
+    A CPU or GPU without native bfloat16 (a CPU without AMX or AVX512-BF16, a T4) emulates it, many times slower
+    than float32 (`benchmarks/cifake_speed.py` times both on a CPU), and results would depend on which chip ran
+    them; float32 is the same everywhere.
     """
+    device = torch.device(device)
+    native = device.type == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+    return torch.bfloat16 if enabled and native else torch.float32
+
+
+def autocast(device, enabled: bool = True):
+    """bfloat16 autocast where `precision` says so; otherwise a context that changes nothing (float32)."""
     device_type = torch.device(device).type
-    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=enabled and device_type == "cuda")
+    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision(device, enabled) == torch.bfloat16)
 
 
 def progress_bar(iterable=None, **kwargs) -> tqdm:

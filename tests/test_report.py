@@ -115,3 +115,16 @@ def test_the_run_times_name_both_commands(monkeypatch):
     assert "`make test` takes 11 minutes" in text
     del times["smoke"]
     assert "make test" not in report.run_times()
+
+
+def test_keep_time_adds_an_entry_and_keeps_the_others(tmp_path):
+    from realfake.run_notebooks import keep_time
+    (tmp_path / "results").mkdir()
+    file = tmp_path / "results" / "run_times.json"
+    file.write_text(json.dumps({"cpu": {"a_clean.ipynb": {"seconds": 60}}}))
+    keep_time(tmp_path, "smoke", "make test", 375.6)
+    record = json.loads(file.read_text())
+    assert record["cpu"] == {"a_clean.ipynb": {"seconds": 60}} and record["smoke"]["make test"]["seconds"] == 376
+    file.write_text("{not json")
+    keep_time(tmp_path, "smoke", "make test", 1.0)       # an unreadable file is left as it is, not replaced
+    assert file.read_text() == "{not json"

@@ -318,7 +318,29 @@ def test_wilson_interval_always_holds_the_observed_share():
 def test_a_cpu_computes_in_float32_under_the_suites_autocast():
     from realfake.loop import autocast
     layer = torch.nn.Linear(4, 4)
-    with autocast("cpu"):
-        assert layer(torch.ones(2, 4)).dtype == torch.float32
+    for device in ("cpu", torch.device("cpu")):
+        with autocast(device):
+            assert layer(torch.ones(2, 4)).dtype == torch.float32
     with torch.autocast("cpu", dtype=torch.bfloat16):    # what plain autocast would do on the CPU
         assert layer(torch.ones(2, 4)).dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("native, wanted, expected", [(True, True, torch.bfloat16), (False, True, torch.float32),
+                                                      (True, False, torch.float32)])
+def test_bfloat16_only_on_a_gpu_that_has_it(monkeypatch, native, wanted, expected):
+    from realfake.loop import precision
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: native or including_emulation)
+    assert precision("cuda:0", wanted) == expected
+    assert precision("cpu", wanted) == torch.float32
+
+
+def test_cifake_predictions_on_a_cpu_are_the_float32_forward_pass():
+    from realfake.models import build_model
+    from realfake.sd_detector.train import predict_logits, to_input
+    torch.manual_seed(0)
+    model = build_model({"name": "cifake_cnn", "width": 8, "depth": 1, "stem": 4}).eval()
+    pixels = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
+    with torch.no_grad():
+        expected = model(to_input(pixels)).float()
+    assert torch.allclose(predict_logits(model, pixels, bf16=True, flip_tta=False), expected, atol=1e-6)
