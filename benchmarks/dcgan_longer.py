@@ -5,8 +5,9 @@
 Trains `configs/dcgan_best.json` exactly as `python -m realfake.dcgan improved` does (cpu profile sizes, the stored
 MNIST classifier as the judge, the same per-epoch probe: FD of 2,000 digits against 10,000 training digits), with only
 the number of epochs and the patience changed, and writes the per-epoch probe FD and seconds to
-results/dcgan_longer.json. The stored models are not touched: the run checkpoints every epoch under
-results/checkpoints/cpu/dcgan_longer_<epochs>.pt and resumes from it when started again. Adam's learning rates are
+results/dcgan_longer.json. It calls `realfake.dcgan.pipeline.get_gan` with the model folder moved under
+results/checkpoints/, so model_best/ is not touched; the run checkpoints every epoch
+(results/checkpoints/cpu/dcgan_longer_<epochs>.pt) and resumes from it when started again. Adam's learning rates are
 constant, so the first epochs repeat the stored run's (up to thread-count rounding).
 """
 from __future__ import annotations
@@ -28,11 +29,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     os.chdir(ROOT)
-    from realfake.dcgan.pipeline import adapt_to_dataset, classifier_config, get_classifier, load_data
-    from realfake.dcgan.quality import GanProbe
+    from dataclasses import replace
+    from realfake.dcgan.pipeline import adapt_to_dataset, classifier_config, get_classifier, get_gan, load_data
     from realfake.dcgan.settings import gan_settings, run_sizes
-    from realfake.dcgan.train import train_gan
-    from realfake.dcgan import data as data_module
     from realfake.paths import run_paths
     from realfake.results import write_metrics
 
@@ -42,11 +41,10 @@ def main() -> None:
     classifier, _ = get_classifier(paths, data, classifier_config(data, **sizes["classifier_changes"]), profile=profile)
     config = {**adapt_to_dataset(gan_settings("improved", profile), data), "epochs": args.epochs,
               "patience": args.epochs}
-    images = data.train_images[:config.get("train_size")]
-    probe = GanProbe(classifier, data.train_images[:10_000], n_samples=sizes["probe_samples"])
+    scratch = replace(paths, models=paths.checkpoints / "dcgan_longer_models")   # model_best/ is left alone
     started = time.perf_counter()
-    run = train_gan(config, images, checkpoint=paths.checkpoints / f"dcgan_longer_{args.epochs}.pt", probe=probe,
-                    fingerprint=data_module.fingerprint(images))
+    run, _ = get_gan(scratch, f"longer_{args.epochs}", config, data, classifier, sizes["probe_samples"],
+                     retrain=True, profile=profile)
     history = [{"epoch": r["epoch"], "probe_fd": r["fd"], "seconds": r.get("seconds")} for r in run.history]
     for record in history:
         print(f"epoch {record['epoch']:>2}: probe FD {record['probe_fd']:.2f}, {record['seconds'] or 0:.0f} s")

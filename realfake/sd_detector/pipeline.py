@@ -26,7 +26,8 @@ from realfake.sd_detector.train import RECIPE, data_fingerprint, recipe_version,
 MODEL_NAMES = {"standard": "cifake_cnn", "cnndetection": "cifake_cnn_cnndetection"}
 
 # VGG16 (the course's comparison) from scratch at 32x32: about 0.6 GFLOP per image forward, some 13 times the
-# CIFAKE CNN (24 against 316 training images/s on one CPU thread), so the cpu profile trains it on 4000 images for 2 epochs (the full profile: the whole split, 20 epochs).
+# CIFAKE CNN (24 against 316 training images/s on one CPU thread), so the cpu profile trains it on 4000 images for
+# 2 epochs (the full profile: the whole split, 20 epochs).
 VGG_SETTINGS = {"model": {"name": "vgg16_32", "pretrained": False, "batch_norm": True}, "lr": 0.05,
                 "weight_decay": 5e-4, "label_smoothing": 0.0, "batch_size": 64}
 
@@ -115,8 +116,8 @@ def train_or_load_detector(train: cifake_data.Split, config: dict, profile: str,
         return model, history
 
     note = {"profile": profile, "threads": threads, "precision": str(precision("cpu", config.get("bf16", True))),
-            "trained_on": f"CIFAKE train split minus {len(valid_part)} "
-            f"validation images ({len(fit_part)} images)", "torch": torch.__version__}
+            "trained_on": f"CIFAKE train split minus {len(valid_part)} validation images ({len(fit_part)} images)",
+            "torch": torch.__version__}
     model, record = train_or_load(folder, config["model"], config, train_now, fingerprint=fingerprint,
                                   retrain=retrain, note=note, code=recipe_version())
     return model, record, valid_part
