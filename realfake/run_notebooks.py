@@ -119,11 +119,13 @@ def record_time(path: Path, seconds: float) -> None:
     from .profile import current_profile
     profile = current_profile()
     if profile != "smoke":
-        keep_time(repo_root(path.parent), profile, path.name, seconds)
+        keep_time(repo_root(path.parent), profile, path.name, seconds,
+                  f"REALFAKE_PROFILE={profile} python -m realfake.run_notebooks notebooks/{path.name}")
 
 
-def keep_time(root: Path, profile: str, name: str, seconds: float) -> None:
-    """results/run_times.json[profile][name] = seconds, this machine's cores and the date (written atomically)."""
+def keep_time(root: Path, profile: str, name: str, seconds: float, command: str) -> None:
+    """results/run_times.json[profile][name] = seconds, the command timed, this machine's cores and the date
+    (written atomically)."""
     import json
     import os
 
@@ -131,8 +133,8 @@ def keep_time(root: Path, profile: str, name: str, seconds: float) -> None:
     file = Path(root) / "results" / "run_times.json"
     try:
         record = read_json(file, "run times") or {}
-        record.setdefault(profile, {})[name] = {"seconds": round(seconds), "cpu_cores": os.cpu_count(),
-                                                "written": time.strftime("%Y-%m-%d")}
+        record.setdefault(profile, {})[name] = {"seconds": round(seconds), "command": command,
+                                                "cpu_cores": os.cpu_count(), "written": time.strftime("%Y-%m-%d")}
         atomic_write_text(file, json.dumps(record, indent=2, sort_keys=True) + "\n")
     except (OSError, ValueError):
         pass

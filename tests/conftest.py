@@ -37,7 +37,7 @@ def pytest_sessionfinish(session, exitstatus):
     if not notebooks <= ran or not any(path.parent == ROOT / "tests" for path in ran):
         return
     from realfake.run_notebooks import keep_time
-    keep_time(ROOT, "smoke", "make test", time.perf_counter() - STARTED)
+    keep_time(ROOT, "smoke", "make test", time.perf_counter() - STARTED, "REALFAKE_RECORD_TEST_TIME=1 make test")
 
 
 # ---------------------------------------------------------------- byte builders

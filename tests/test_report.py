@@ -100,6 +100,9 @@ def test_results_record_the_command_that_measured_them(tmp_path, monkeypatch):
     missing = [path.name for path in sorted((ROOT / "results").glob("*.json")) if path.name != "run_times.json"
                and isinstance(json.loads(path.read_text()), dict) and "command" not in json.loads(path.read_text())]
     assert missing == [], f"results files without the command that wrote them: {missing}"
+    times = json.loads((ROOT / "results" / "run_times.json").read_text())
+    untimed = [name for entries in times.values() for name, entry in entries.items() if "command" not in entry]
+    assert untimed == [], f"run times without the command they timed: {untimed}"
     monkeypatch.setenv(COMMAND_VARIABLE, "REALFAKE_PROFILE=cpu python -m realfake.run_notebooks notebooks/x.ipynb")
     assert write_metrics(tmp_path / "m.json", {"a": 1})["command"].endswith("notebooks/x.ipynb")
     assert json.loads((tmp_path / "m.json").read_text())["command"].startswith("REALFAKE_PROFILE=cpu")
@@ -122,9 +125,10 @@ def test_keep_time_adds_an_entry_and_keeps_the_others(tmp_path):
     (tmp_path / "results").mkdir()
     file = tmp_path / "results" / "run_times.json"
     file.write_text(json.dumps({"cpu": {"a_clean.ipynb": {"seconds": 60}}}))
-    keep_time(tmp_path, "smoke", "make test", 375.6)
+    keep_time(tmp_path, "smoke", "make test", 375.6, "make test")
     record = json.loads(file.read_text())
     assert record["cpu"] == {"a_clean.ipynb": {"seconds": 60}} and record["smoke"]["make test"]["seconds"] == 376
+    assert record["smoke"]["make test"]["command"] == "make test"
     file.write_text("{not json")
-    keep_time(tmp_path, "smoke", "make test", 1.0)       # an unreadable file is left as it is, not replaced
+    keep_time(tmp_path, "smoke", "make test", 1.0, "make test")       # an unreadable file is left as it is, not replaced
     assert file.read_text() == "{not json"
