@@ -110,15 +110,59 @@ def test_lever_benchmark_trains_hinge_spectral_norm_and_ema():
         levers.LeverStep(None, None, None, None, torch.Generator(), config={"loss": "wasserstein"})
 
 
-def test_lever_winner_gets_the_epochs_that_fit_the_time_box():
+@pytest.mark.parametrize("warmup", [False, True])
+def test_the_ema_lever_resumes_with_its_average(tmp_path, warmup):
+    levers = load_benchmark("dcgan_levers")
+    images = torch.randint(0, 256, (32, 1, 28, 28), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    changes = {"generator": {"name": "dcgan_resize_generator", "noise": 8, "width": 4, "pixel_range": "-1_1"},
+               "ema": 0.9, "ema_warmup": warmup}
+    config = levers.lever_config(changes, batch_size=16, epochs=3, patience=None)
+    judge = build_model({"name": "dcgan_classifier", "width": 2, "n_classes": 10, "features": 4, "dropout": 0.0})
+
+    class Interrupted(GanProbe):       # the run is stopped while the second epoch is measured
+        calls = 0
+
+        def measure_generator(self, *args):
+            Interrupted.calls += 1
+            if Interrupted.calls == 2:
+                raise KeyboardInterrupt
+            return super().measure_generator(*args)
+
+    whole = levers.train_lever(config, images, GanProbe(judge, images[:16], n_samples=8, grid_size=4),
+                               progress=False)
+    checkpoint = tmp_path / "ema.pt"
+    with pytest.raises(KeyboardInterrupt):
+        levers.train_lever(config, images, Interrupted(judge, images[:16], n_samples=8, grid_size=4),
+                           progress=False, checkpoint=checkpoint)
+    resumed = levers.train_lever(config, images, GanProbe(judge, images[:16], n_samples=8, grid_size=4),
+                                 progress=False, checkpoint=checkpoint)
+    assert [r["fd"] for r in resumed.history] == [r["fd"] for r in whole.history]
+    for a, b in zip(resumed.generator.state_dict().values(), whole.generator.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_lever_winner_gets_the_final_training_epochs():
     levers = load_benchmark("dcgan_levers")
     assert list(levers.lever_configs())[:3] == ["course recipe", "optuna settings", "+ resize-conv G"]
     record = {"winner": "b", "runs": {"a": {"config": gan_config(), "seconds_per_step": 0.1, "validation_fd": 9.0},
                                       "b": {"config": gan_config(lr_g=1e-4), "seconds_per_step": 0.5,
                                             "validation_fd": 5.0}}}
-    config = levers.final_config(record, minutes=28, steps_per_epoch=469)
-    assert config["lr_g"] == 1e-4 and config["epochs"] == int(28 * 60 / (0.5 * 469)) == 7
+    config = levers.final_config(record, epochs=10)
+    assert config["lr_g"] == 1e-4 and config["epochs"] == 10
     assert config["patience"] == 3 and config["limit"] is None
     record["runs"]["b"]["config"] = {**record["runs"]["b"]["config"], "loss": "hinge"}
     with pytest.raises(SystemExit, match="shipped training"):
         levers.final_config(record)
+
+
+def test_longer_table_shows_each_runs_curve_and_its_reported_quality():
+    from realfake.dcgan.search import longer_table
+    plain = {"threads": 2, "best_epoch": 2, "history": [{"epoch": 1, "probe_fd": 9.04, "seconds": 60.0},
+                                                         {"epoch": 2, "probe_fd": 4.46, "seconds": 66.0}],
+             "evaluation": {"fd_test": 4.123, "mean_brightness": 0.1311, "real_mean_brightness": 0.1325}}
+    unfinished = {"threads": 1, "best_epoch": 1, "history": [{"epoch": 1, "probe_fd": 7.0, "seconds": None}]}
+    table = longer_table({"10 epochs": plain, "+ EMA": unfinished})
+    assert table.loc["10 epochs", "probe FD per epoch"] == "9.0 4.5"
+    assert table.loc["10 epochs", "minutes"] == 2.1 and table.loc["10 epochs", "FD to MNIST test"] == 4.12
+    assert table.loc["10 epochs", "mean brightness"] == 0.131 and table.loc["+ EMA", "kept epoch"] == 1
+    assert table["FD to MNIST test"].isna().tolist() == [False, True]

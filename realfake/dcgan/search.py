@@ -106,3 +106,21 @@ def lever_table(record: dict):
                    "s / step": round(r["seconds_per_step"], 3)}
             for name, r in record.get("runs", {}).items()}
     return pd.DataFrame(rows).T
+
+
+def longer_table(records: dict):
+    """The winner trained for the final number of epochs (benchmarks/dcgan_longer.py, results/dcgan_longer*.json),
+    one row per run: the probe FD after each epoch, the kept epoch, and the kept generator as the clean notebook
+    reports it (FD to MNIST test, mean brightness)."""
+    import pandas as pd
+    rows = {}
+    for name, r in records.items():
+        rows[name] = {"probe FD per epoch": " ".join(f"{e['probe_fd']:.1f}" for e in r["history"]),
+                      "kept epoch": r["best_epoch"],
+                      "minutes": round(sum(e["seconds"] or 0 for e in r["history"]) / 60, 1),
+                      "threads": r["threads"]}
+        if "evaluation" in r:
+            rows[name].update({"FD to MNIST test": round(r["evaluation"]["fd_test"], 2),
+                               "mean brightness": round(r["evaluation"]["mean_brightness"], 3),
+                               "MNIST brightness": round(r["evaluation"]["real_mean_brightness"], 3)})
+    return pd.DataFrame(rows).T
