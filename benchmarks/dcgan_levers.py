@@ -36,7 +36,7 @@ from realfake.dcgan.quality import GanProbe  # noqa: E402
 from realfake.dcgan.settings import CONFIGS, REFERENCE_FILE, read_config  # noqa: E402
 from realfake.dcgan.train import GanStep, gan_config, train_gan  # noqa: E402
 from realfake.models import REGISTRY  # noqa: E402
-from realfake.state import atomic_write_text, read_json  # noqa: E402
+from realfake.state import atomic_write_text, code_version, read_json  # noqa: E402
 
 OPTUNA_FILE = CONFIGS / "dcgan_optuna.json"     # the settings the Optuna search chose before the levers
 TRAIN, VALIDATION = slice(0, 50_000), slice(50_000, 60_000)
@@ -85,6 +85,8 @@ class LeverStep(GanStep):
         self.hinge = config.get("loss") == "hinge"
         self.decay = config.get("ema")
         self.warmup = bool(config.get("ema_warmup"))   # decay min(ema, (1 + t) / (10 + t)) at step t: early weights fade
+        if self.warmup and (not self.decay or self.log is None):
+            raise ValueError("ema_warmup needs an ema decay and the run's log (its step count lives there)")
         self.average = copy.deepcopy(self.G).requires_grad_(False) if self.decay else None
         self.saved = None
         if self.average is not None and self.log is not None:
@@ -119,7 +121,7 @@ class LeverStep(GanStep):
             self.resume_average()
             decay = self.decay
             if self.warmup:
-                steps = len(self.log.get("step_losses", [])) if self.log is not None else 0   # checkpointed with the run
+                steps = len(self.log.get("step_losses", []))   # this step included; checkpointed with the run
                 decay = min(decay, (1 + steps) / (10 + steps))
             with torch.no_grad():
                 for p_avg, p in zip(self.average.parameters(), self.G.parameters()):
@@ -136,7 +138,8 @@ class AverageProbe:
         self.probe, self.step = probe, None
 
     def code(self) -> str:
-        return self.probe.code()
+        # a checkpoint made by another version of the lever step is not resumed (functions: the class may have no file)
+        return self.probe.code() + code_version(LeverStep.__init__, LeverStep.__call__, LeverStep.resume_average)
 
     def measure(self, state) -> dict:
         if self.step is not None and self.step.average is not None:

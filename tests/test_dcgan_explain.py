@@ -141,6 +141,24 @@ def test_the_ema_lever_resumes_with_its_average(tmp_path, warmup):
         assert torch.equal(a, b)
 
 
+@pytest.mark.parametrize("warmup, decay", [(False, 0.9), (True, 2 / 11)])
+def test_the_ema_lever_averages_with_its_decay(warmup, decay):
+    levers = load_benchmark("dcgan_levers")
+    config = levers.lever_config({"generator": {"name": "dcgan_resize_generator", "noise": 8, "width": 4,
+                                                "pixel_range": "-1_1"}, "ema": 0.9, "ema_warmup": warmup})
+    torch.manual_seed(0)
+    G, D = build_model(config["generator"]), build_model({**config["discriminator"], "width": 4})
+    before = {k: v.clone() for k, v in G.named_parameters()}
+    step = levers.LeverStep(G, D, torch.optim.Adam(G.parameters(), 1e-2), torch.optim.Adam(D.parameters(), 1e-2),
+                            torch.Generator().manual_seed(0), config=config, log={})
+    step(torch.rand(4, 1, 28, 28) * 2 - 1)      # one step: the warm-up's decay is (1 + 1) / (10 + 1)
+    average = dict(step.average.named_parameters())
+    for name, p in G.named_parameters():
+        assert torch.allclose(average[name], decay * before[name] + (1 - decay) * p.detach(), atol=1e-6)
+    with pytest.raises(ValueError, match="ema_warmup"):
+        levers.LeverStep(G, D, None, None, torch.Generator(), config=config | {"ema_warmup": True}, log=None)
+
+
 def test_lever_winner_gets_the_final_training_epochs():
     levers = load_benchmark("dcgan_levers")
     assert list(levers.lever_configs())[:3] == ["course recipe", "optuna settings", "+ resize-conv G"]
@@ -159,10 +177,12 @@ def test_longer_table_shows_each_runs_curve_and_its_reported_quality():
     from realfake.dcgan.search import longer_table
     plain = {"threads": 2, "best_epoch": 2, "history": [{"epoch": 1, "probe_fd": 9.04, "seconds": 60.0},
                                                          {"epoch": 2, "probe_fd": 4.46, "seconds": 66.0}],
-             "evaluation": {"fd_test": 4.123, "mean_brightness": 0.1311, "real_mean_brightness": 0.1325}}
+             "evaluation": {"fd_test": 4.123, "mean_brightness": 0.1311, "real_mean_brightness": 0.1325,
+                            "floor_of_its_training_data": 0.504}}
     unfinished = {"threads": 1, "best_epoch": 1, "history": [{"epoch": 1, "probe_fd": 7.0, "seconds": None}]}
     table = longer_table({"10 epochs": plain, "+ EMA": unfinished})
     assert table.loc["10 epochs", "probe FD per epoch"] == "9.0 4.5"
     assert table.loc["10 epochs", "minutes"] == 2.1 and table.loc["10 epochs", "FD to MNIST test"] == 4.12
     assert table.loc["10 epochs", "mean brightness"] == 0.131 and table.loc["+ EMA", "kept epoch"] == 1
+    assert table.loc["10 epochs", "floor"] == 0.5
     assert table["FD to MNIST test"].isna().tolist() == [False, True]
