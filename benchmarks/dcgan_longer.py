@@ -1,30 +1,31 @@
-"""Ten epochs of the improved DCGAN recipe on two threads: as stored, with an average of its weights, without rotation.
+"""Ten epochs of the improved DCGAN recipe on two threads: with and without rotated real digits, and with an average
+of the generator's weights.
 
-    .venv/bin/python benchmarks/dcgan_longer.py --epochs 10 --threads 2
-    .venv/bin/python benchmarks/dcgan_longer.py --epochs 10 --threads 2 --ema 0.999   # with the EMA lever
-    .venv/bin/python benchmarks/dcgan_longer.py --epochs 10 --threads 2 --ema 0.999 --ema-warmup
-    .venv/bin/python benchmarks/dcgan_longer.py --epochs 10 --threads 2 --max-rotation 0   # real digits not rotated
+    .venv/bin/python benchmarks/dcgan_longer.py --max-rotation 0      # what configs/dcgan_best.json trains
+    .venv/bin/python benchmarks/dcgan_longer.py --max-rotation 10     # the lever table's rotation
+    .venv/bin/python benchmarks/dcgan_longer.py --max-rotation 10 --ema 0.999                 # with the EMA lever
+    .venv/bin/python benchmarks/dcgan_longer.py --max-rotation 10 --ema 0.999 --ema-warmup
 
 Trains `configs/dcgan_best.json` exactly as `python -m realfake.dcgan improved` does (cpu profile sizes, the stored
-MNIST classifier as the judge, the same per-epoch probe: FD of 2,000 digits against 10,000 training digits), with only
-the number of epochs and the patience changed, and writes the per-epoch probe FD and seconds to
-results/dcgan_longer.json. It calls `realfake.dcgan.pipeline.get_gan` with the model folder moved under
-results/checkpoints/, so model_best/ is not touched; the run checkpoints every epoch
-(results/checkpoints/cpu/dcgan_longer_<epochs>[_<options>].pt) and resumes from it when started again; a finished
-run started again is only evaluated again, and its record keeps the command and threads that trained it. Ten epochs on two threads
-are what configs/dcgan_best.json trains: the same weights as model_best/dcgan/improved_generator/ (checked).
+MNIST classifier as the judge, the same per-epoch probe: FD of 2,000 digits against 10,000 training digits), with the
+epochs (default 10, two threads), the patience (= the epochs) and the options below changed, and writes the per-epoch
+probe FD and seconds, and the kept generator's FD to MNIST test as the clean notebook measures it, to
+results/dcgan_longer_rotation<R>[_ema<DECAY>[_warmup]].json. It calls `realfake.dcgan.pipeline.get_gan` with the model
+folder moved under results/checkpoints/, so model_best/ is not touched; every run checkpoints each epoch under
+results/checkpoints/cpu/dcgan_longer_* and resumes when started again; a finished run started again is only evaluated
+again, and its record keeps the command and threads that trained it. `--max-rotation 0` gives the same weights as
+model_best/dcgan/improved_generator/ (checked).
 
---ema DECAY trains the same recipe with benchmarks/dcgan_levers.py's EMA lever instead (an exponential moving average
-of the generator's weights after every step, what the probe measures and what is kept), which lost the lever table's
-400-step runs, where an average lags; it writes results/dcgan_longer_ema<DECAY>[_warmup].json. --ema-warmup lowers the
-decay early on (min(DECAY, (1 + t) / (10 + t)) at step t, as TensorFlow's ExponentialMovingAverage with num_updates),
-so the random first weights fade from the average within the first epoch instead of lingering for thousands of steps.
-
---max-rotation R changes how far the real digits are rotated (the recipe: 10 degrees). Only the real digits are
+--max-rotation R: how far the real digits are rotated (the search's setting was 10 degrees). Only the real digits are
 rotated, so the generator learns to draw rotated digits (the augmentation leaks into what it makes; Karras et al.
 2020), while the FD is measured against unrotated MNIST test: even a generator that reproduced its rotated training
 digits perfectly would not reach the 0.068 floor. Each result's evaluation records that floor of its training data.
-It writes results/dcgan_longer_rotation<R>.json.
+
+--ema DECAY trains with benchmarks/dcgan_levers.py's EMA lever instead (an exponential moving average of the
+generator's weights after every step, what the probe measures and what is kept), which lost the lever table's
+400-step runs, where an average lags. --ema-warmup lowers the decay early on (min(DECAY, (1 + t) / (10 + t)) at step
+t, as TensorFlow's ExponentialMovingAverage with num_updates), so the random first weights fade from the average
+within the first epoch instead of lingering for thousands of steps.
 """
 from __future__ import annotations
 
@@ -45,8 +46,8 @@ def main() -> None:
     parser.add_argument("--ema", type=float, default=None, help="decay of the generator's weight average (e.g. 0.999)")
     parser.add_argument("--ema-warmup", action="store_true",
                         help="with --ema: decay min(DECAY, (1 + t) / (10 + t)) at step t, so the first weights fade")
-    parser.add_argument("--max-rotation", type=float, default=None,
-                        help="rotate the real digits by at most this many degrees (the recipe's: 10; 0: not at all)")
+    parser.add_argument("--max-rotation", type=float, required=True,
+                        help="rotate the real digits by at most this many degrees (0: not at all, as the recipe)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     os.chdir(ROOT)
@@ -65,11 +66,9 @@ def main() -> None:
     classifier, _ = get_classifier(paths, data, classifier_config(data, **sizes["classifier_changes"]), profile=profile)
     config = {**adapt_to_dataset(gan_settings("improved", profile), data), "epochs": args.epochs,
               "patience": args.epochs}
-    changes = []    # (file-name part, command option, what the config says)
-    if args.max_rotation is not None:
-        config["max_rotation"] = args.max_rotation
-        changes.append((f"rotation{args.max_rotation:g}", f" --max-rotation {args.max_rotation:g}",
-                        f"real digits rotated by at most {args.max_rotation:g} degrees"))
+    config["max_rotation"] = args.max_rotation
+    changes = [(f"rotation{args.max_rotation:g}", f" --max-rotation {args.max_rotation:g}",   # (file-name part,
+                f"real digits rotated by at most {args.max_rotation:g} degrees")]          # option, what changed)
     if args.ema is not None:
         config = {**config, "ema": args.ema, **({"ema_warmup": True} if args.ema_warmup else {})}
         changes.append((f"ema{args.ema:g}" + ("_warmup" if args.ema_warmup else ""),
@@ -77,11 +76,11 @@ def main() -> None:
                         f"an average of G's weights (decay {args.ema:g}{', warmed up' if args.ema_warmup else ''}) "
                         "measured and kept"))
     name = "_".join(part for part, _, _ in changes)
-    out = ROOT / "results" / (f"dcgan_longer_{name}.json" if name else "dcgan_longer.json")
+    out = ROOT / "results" / f"dcgan_longer_{name}.json"
     if args.ema is None:
         scratch = replace(paths, models=paths.checkpoints / "dcgan_longer_models")   # model_best/ is left alone
-        run, _ = get_gan(scratch, f"longer_{args.epochs}" + (f"_{name}" if name else ""), config, data, classifier,
-                         sizes["probe_samples"], retrain=True, profile=profile)
+        run, _ = get_gan(scratch, f"longer_{args.epochs}_{name}", config, data, classifier, sizes["probe_samples"],
+                         retrain=True, profile=profile)
     else:
         sys.path.insert(0, str(ROOT / "benchmarks"))
         from dcgan_levers import train_lever
@@ -104,7 +103,7 @@ def main() -> None:
         training = {key: previous[key] for key in ("written", *training) if key in previous}
     write_metrics(out, {
         **training,
-        "config": "configs/dcgan_best.json with epochs and patience changed"
+        "config": "configs/dcgan_best.json with the epochs and patience changed"
                   + "".join(f", {what}" for _, _, what in changes),
         "epochs": args.epochs, "best_epoch": run.best_epoch, "history": history,
         "evaluation": {k: evaluation[k] for k in ("fd_test", "n_generated", "missing_classes", "smallest_class_share",

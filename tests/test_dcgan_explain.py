@@ -166,7 +166,7 @@ def test_lever_winner_gets_the_final_training_epochs():
                                       "b": {"config": gan_config(lr_g=1e-4), "seconds_per_step": 0.5,
                                             "validation_fd": 5.0}}}
     config = levers.final_config(record, epochs=10)
-    assert config["lr_g"] == 1e-4 and config["epochs"] == 10
+    assert config["lr_g"] == 1e-4 and config["epochs"] == 10 and config["max_rotation"] == 0
     assert config["patience"] == 3 and config["limit"] is None
     record["runs"]["b"]["config"] = {**record["runs"]["b"]["config"], "loss": "hinge"}
     with pytest.raises(SystemExit, match="shipped training"):
