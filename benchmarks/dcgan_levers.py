@@ -113,7 +113,8 @@ class LeverStep(GanStep):
             loss_g = -self.D(fake).mean()
             loss_g.backward()
             self.opt_g.step()
-            numbers = {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "d_real": torch.sigmoid(logits_real).mean().item(),
+            numbers = {"loss_d": loss_d.item(), "loss_g": loss_g.item(),
+                       "d_real": torch.sigmoid(logits_real).mean().item(),
                        "d_fake": torch.sigmoid(logits_fake).mean().item(), "n": len(real)}
             if self.log is not None:
                 self.log.setdefault("step_losses", []).append([round(loss_d.item(), 5), round(loss_g.item(), 5)])

@@ -99,7 +99,7 @@ def main() -> None:
                            + "".join(option for _, option, _ in changes),
                 "threads": args.threads, "training_seconds": sum(r["seconds"] or 0 for r in history)}
     previous = read_json(out, "a longer run")
-    if previous is not None and previous.get("history") == history:   # a finished run, evaluated again: keep its training
+    if previous is not None and previous.get("history") == history:   # a finished run evaluated again: keep its training
         training = {key: previous[key] for key in ("written", *training) if key in previous}
     write_metrics(out, {
         **training,

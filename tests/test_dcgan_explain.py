@@ -175,11 +175,12 @@ def test_lever_winner_gets_the_final_training_epochs():
 
 def test_longer_table_shows_each_runs_curve_and_its_reported_quality():
     from realfake.dcgan.search import longer_table
-    plain = {"threads": 2, "best_epoch": 2, "history": [{"epoch": 1, "probe_fd": 9.04, "seconds": 60.0},
-                                                         {"epoch": 2, "probe_fd": 4.46, "seconds": 66.0}],
+    plain = {"threads": 2, "best_epoch": 2, "training_seconds": 126.0,
+             "history": [{"epoch": 1, "probe_fd": 9.04, "seconds": 60.0}, {"epoch": 2, "probe_fd": 4.46, "seconds": 66.0}],
              "evaluation": {"fd_test": 4.123, "mean_brightness": 0.1311, "real_mean_brightness": 0.1325,
                             "floor_of_its_training_data": 0.504}}
-    unfinished = {"threads": 1, "best_epoch": 1, "history": [{"epoch": 1, "probe_fd": 7.0, "seconds": None}]}
+    unfinished = {"threads": 1, "best_epoch": 1, "training_seconds": 0,
+                  "history": [{"epoch": 1, "probe_fd": 7.0, "seconds": None}]}
     table = longer_table({"10 epochs": plain, "+ EMA": unfinished})
     assert table.loc["10 epochs", "probe FD per epoch"] == "9.0 4.5"
     assert table.loc["10 epochs", "minutes"] == 2.1 and table.loc["10 epochs", "FD to MNIST test"] == 4.12

@@ -130,5 +130,5 @@ def test_keep_time_adds_an_entry_and_keeps_the_others(tmp_path):
     assert record["cpu"] == {"a_clean.ipynb": {"seconds": 60}} and record["smoke"]["make test"]["seconds"] == 376
     assert record["smoke"]["make test"]["command"] == "make test"
     file.write_text("{not json")
-    keep_time(tmp_path, "smoke", "make test", 1.0, "make test")       # an unreadable file is left as it is, not replaced
+    keep_time(tmp_path, "smoke", "make test", 1.0, "make test")   # an unreadable file is left as it is, not replaced
     assert file.read_text() == "{not json"

@@ -109,7 +109,7 @@ def lever_table(record: dict):
 
 
 def longer_table(records: dict):
-    """The winner trained for the final number of epochs (benchmarks/dcgan_longer.py, results/dcgan_longer*.json),
+    """The winner trained for the final number of epochs (benchmarks/dcgan_longer.py, results/dcgan_longer_*.json),
     one row per run: the probe FD after each epoch, the kept epoch, and the kept generator as the clean notebook
     reports it (FD to MNIST test, mean brightness), with the floor of its training data (the FD of those digits, as
     rotated in training, to MNIST test)."""
@@ -118,7 +118,7 @@ def longer_table(records: dict):
     for name, r in records.items():
         rows[name] = {"probe FD per epoch": " ".join(f"{e['probe_fd']:.1f}" for e in r["history"]),
                       "kept epoch": r["best_epoch"],
-                      "minutes": round(sum(e["seconds"] or 0 for e in r["history"]) / 60, 1),
+                      "minutes": round(r["training_seconds"] / 60, 1),
                       "threads": r["threads"]}
         if "evaluation" in r:
             evaluation = r["evaluation"]

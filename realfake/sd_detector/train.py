@@ -3,8 +3,9 @@
 Designed for throughput on a CPU (airbench-style): the whole split sits in memory as a uint8 tensor, batches
 are cut and augmented as tensors (no per-image Python objects, no DataLoader workers), the network is small
 and runs channels_last (bfloat16 autocast on a GPU, float32 on a CPU: `realfake.loop.autocast`), SGD-Nesterov
-with a one-cycle (linear warm-up and decay) learning rate and label smoothing. Augmentation: horizontal flip and a random translation of up to
-`translate` pixels (reflect padding); with ``augment="cnndetection"`` also Wang et al.'s blur + JPEG
+with a one-cycle (linear warm-up and decay) learning rate and label smoothing. Augmentation: horizontal flip and a
+random translation of up to `translate` pixels (reflect padding); with ``augment="cnndetection"`` also Wang et al.'s
+blur + JPEG
 (each with probability 0.5) on top.
 
 Pixels enter the network through `to_input`, the one preprocessing function that training, evaluation and
