@@ -1,6 +1,8 @@
 """What the detectors key on, and the tap-count maps of transposed convolutions; the improved networks."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -187,3 +189,15 @@ def test_longer_table_shows_each_runs_curve_and_its_reported_quality():
     assert table.loc["10 epochs", "mean brightness"] == 0.131 and table.loc["+ EMA", "kept epoch"] == 1
     assert table.loc["10 epochs", "floor"] == 0.5
     assert table["FD to MNIST test"].isna().tolist() == [False, True]
+
+
+def test_read_longer_runs_names_a_missing_file_and_refuses_a_damaged_one(tmp_path, capsys):
+    from realfake.dcgan.search import read_longer_runs
+    from realfake.state import UnreadableState
+    (tmp_path / "a.json").write_text(json.dumps({"history": [], "best_epoch": 1}))
+    runs = read_longer_runs(tmp_path, {"run a": "a.json", "run b": "b.json"})
+    assert list(runs) == ["run a"] and "run b: results/b.json is missing" in capsys.readouterr().out
+    (tmp_path / "b.json").write_text("{not json")
+    with pytest.raises(UnreadableState, match="b.json"):
+        read_longer_runs(tmp_path, {"run b": "b.json"})
+    assert (tmp_path / "b.json").read_text() == "{not json"      # left in place

@@ -127,3 +127,19 @@ def longer_table(records: dict):
                                "mean brightness": round(evaluation["mean_brightness"], 3),
                                "MNIST brightness": round(evaluation["real_mean_brightness"], 3)})
     return pd.DataFrame(rows).T
+
+
+def read_longer_runs(folder, files: dict) -> dict:
+    """name -> record of each named results file of benchmarks/dcgan_longer.py in `folder`, for `longer_table`. A
+    missing file is named with how to make it (not silently left out); a damaged one raises, naming it."""
+    from pathlib import Path
+
+    from ..state import read_json
+    runs = {}
+    for name, file in files.items():
+        record = read_json(Path(folder) / file, "a benchmarks/dcgan_longer.py result")
+        if record is None:
+            print(f"{name}: results/{file} is missing (benchmarks/dcgan_longer.py writes it); left out of the table")
+        else:
+            runs[name] = record
+    return runs
