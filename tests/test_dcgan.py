@@ -347,23 +347,28 @@ def tiny_probe():
     return GanProbe(classifier, blobs(40, 8), n_samples=24, grid_size=4)
 
 
-def test_resume_after_an_interrupted_epoch_equals_an_uninterrupted_run(tmp_path, monkeypatch, capsys):
-    images = blobs(48, 9)                              # 3 batches per epoch
-    whole = train_gan(TINY, images, checkpoint=tmp_path / "whole.pt", probe=tiny_probe(), progress=False)
-
+def cut_and_resume(config: dict, images, checkpoint, monkeypatch, capsys, at_step: int):
+    """Train with a power cut at step `at_step` (1-based), then start again from the checkpoint: the resumed run."""
     original, calls = GanStep.__call__, {"n": 0}
 
     def power_cut(self, real):
         calls["n"] += 1
-        if calls["n"] == 5:                            # second batch of epoch 2
+        if calls["n"] == at_step:
             raise KeyboardInterrupt("power cut")
         return original(self, real)
     monkeypatch.setattr(GanStep, "__call__", power_cut)
     with pytest.raises(KeyboardInterrupt):
-        train_gan(TINY, images, checkpoint=tmp_path / "cut.pt", probe=tiny_probe(), progress=False)
+        train_gan(config, images, checkpoint=checkpoint, probe=tiny_probe(), progress=False)
     monkeypatch.setattr(GanStep, "__call__", original)
     capsys.readouterr()
-    resumed = train_gan(TINY, images, checkpoint=tmp_path / "cut.pt", probe=tiny_probe(), progress=False)
+    return train_gan(config, images, checkpoint=checkpoint, probe=tiny_probe(), progress=False)
+
+
+def test_resume_after_an_interrupted_epoch_equals_an_uninterrupted_run(tmp_path, monkeypatch, capsys):
+    images = blobs(48, 9)                              # 3 batches per epoch
+    whole = train_gan(TINY, images, checkpoint=tmp_path / "whole.pt", probe=tiny_probe(), progress=False)
+
+    resumed = cut_and_resume(TINY, images, tmp_path / "cut.pt", monkeypatch, capsys, at_step=5)   # epoch 2's 2nd batch
     assert "after epoch 1" in capsys.readouterr().out          # it did resume, from the last whole epoch
 
     for a, b in ((whole.generator, resumed.generator), (whole.discriminator, resumed.discriminator)):
@@ -385,3 +390,72 @@ def test_best_epoch_is_kept_and_patience_stops(tmp_path):
     assert len(run.history) == run.best_epoch + 1 or len(run.history) == 6   # stopped one epoch after the best
     # the returned generator is the best epoch's: its fixed-noise samples are the stored grid of that epoch
     assert torch.equal(generate(run.generator, 24, seed=1234)[:4], run.grids[run.best_epoch - 1])
+
+
+def test_the_learning_rates_fall_linearly_over_the_last_epochs_and_resume_exactly(tmp_path, monkeypatch, capsys):
+    images = blobs(48, 9)                              # 3 batches per epoch, 3 epochs
+    config = {**TINY, "lr_decay_epochs": 2}
+    seen, original = [], GanStep.__call__
+
+    def spy(self, real):
+        seen.append((self.opt_g.param_groups[0]["lr"], self.opt_d.param_groups[0]["lr"]))
+        return original(self, real)
+    monkeypatch.setattr(GanStep, "__call__", spy)
+    whole = train_gan(config, images, checkpoint=None, probe=tiny_probe(), progress=False)
+    factors = [1, 1, 1, 1, 5 / 6, 4 / 6, 3 / 6, 2 / 6, 1 / 6]      # 1 until the last 2 epochs (6 steps), then to 0
+    assert [g for g, _ in seen] == pytest.approx([TINY["lr_g"] * f for f in factors])
+    assert [d for _, d in seen] == pytest.approx([TINY["lr_d"] * f for f in factors])
+    constant = train_gan(TINY, images, checkpoint=None, probe=tiny_probe(), progress=False)
+    assert whole.step_losses[:4] == constant.step_losses[:4] and whole.step_losses[4:] != constant.step_losses[4:]
+    monkeypatch.setattr(GanStep, "__call__", original)
+    resumed = cut_and_resume(config, images, tmp_path / "cut.pt", monkeypatch, capsys, at_step=8)   # within the decay
+    sa, sb = whole.generator.state_dict(), resumed.generator.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa) and whole.step_losses == resumed.step_losses
+
+
+def test_a_longer_run_continued_from_a_shorter_one_equals_it_trained_from_the_start(tmp_path, capsys):
+    from conftest import load_benchmark
+    longer = load_benchmark("dcgan_longer")
+    images = blobs(48, 9)
+    short, long = {**TINY, "epochs": 2}, {**TINY, "epochs": 3, "lr_decay_epochs": 1}
+    train_gan(short, images, checkpoint=tmp_path / "short.pt", probe=tiny_probe(), progress=False)
+    longer.continue_run(tmp_path / "short.pt", short, tmp_path / "long.pt", long)
+    capsys.readouterr()
+    continued = train_gan(long, images, checkpoint=tmp_path / "long.pt", probe=tiny_probe(), progress=False)
+    assert "resuming from" in capsys.readouterr().out and len(continued.history) == 3   # it went on from epoch 2
+    scratch = train_gan(long, images, checkpoint=None, probe=tiny_probe(), progress=False)
+    sa, sb = continued.generator.state_dict(), scratch.generator.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa) and continued.step_losses == scratch.step_losses
+    with pytest.raises(SystemExit, match="decay would have started"):       # epoch 2 already had decayed rates
+        longer.continue_run(tmp_path / "short.pt", short, tmp_path / "other.pt", {**long, "lr_decay_epochs": 2})
+    with pytest.raises(SystemExit, match="other settings"):
+        longer.continue_run(tmp_path / "short.pt", {**short, "lr_g": 0.1}, tmp_path / "other.pt", long)
+    with pytest.raises(SystemExit, match="nothing to continue"):
+        longer.continue_run(tmp_path / "short.pt", short, tmp_path / "other.pt", {**short, "epochs": 2})
+    assert not (tmp_path / "other.pt").exists()
+
+
+def test_the_stopping_rule_waits_for_the_falling_learning_rates(monkeypatch):
+    images = blobs(48, 9)
+    fds = iter([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])         # the first epoch stays the best
+
+    def measure(self, state):
+        fd = next(fds)
+        if fd < state.extras["best_fd"]:
+            state.extras.update(best_fd=fd, best_epoch=len(state.extras.get("step_losses", [])) // 3)
+        return {"fd": fd}
+    monkeypatch.setattr(GanProbe, "measure", measure)
+    config = {**TINY, "epochs": 6, "patience": 1}
+    assert len(train_gan(config, images, probe=tiny_probe(), progress=False).history) == 2      # stops at once
+    fds = iter([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    decayed = train_gan({**config, "lr_decay_epochs": 2}, images, probe=tiny_probe(), progress=False)
+    assert len(decayed.history) == 5        # not before the rates fall (epoch 5); then patience stops it
+    with pytest.raises(ValueError, match="lr_decay_epochs"):
+        train_gan({**config, "lr_decay_epochs": -1}, images, probe=tiny_probe(), progress=False)
+
+
+def test_an_optional_gan_setting_at_its_default_is_left_out():
+    assert "lr_decay_epochs" not in gan_config(lr_decay_epochs=0) and gan_config(lr_decay_epochs=0) == gan_config()
+    assert gan_config(lr_decay_epochs=3)["lr_decay_epochs"] == 3
+    with pytest.raises(KeyError, match="lr_decay_epochs"):          # the known settings are named
+        gan_config(lr_decay=3)

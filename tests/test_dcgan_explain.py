@@ -169,7 +169,8 @@ def test_lever_winner_gets_the_final_training_epochs():
                                             "validation_fd": 5.0}}}
     config = levers.final_config(record, epochs=10)
     assert config["lr_g"] == 1e-4 and config["epochs"] == 10 and config["max_rotation"] == 0
-    assert config["patience"] == 3 and config["limit"] is None
+    assert config["patience"] == 3 and config["limit"] is None and config["lr_decay_epochs"] == 3
+    assert gan_config(**config) == config            # the shipped training knows every setting it writes
     record["runs"]["b"]["config"] = {**record["runs"]["b"]["config"], "loss": "hinge"}
     with pytest.raises(SystemExit, match="shipped training"):
         levers.final_config(record)
@@ -201,3 +202,17 @@ def test_read_longer_runs_names_a_missing_file_and_refuses_a_damaged_one(tmp_pat
     with pytest.raises(UnreadableState, match="b.json"):
         read_longer_runs(tmp_path, {"run b": "b.json"})
     assert (tmp_path / "b.json").read_text() == "{not json"      # left in place
+
+
+def test_longer_run_files_are_named_by_what_differs_from_the_ten_epoch_run():
+    from realfake.dcgan.search import longer_file
+    assert longer_file(0) == "dcgan_longer_rotation0.json"
+    assert longer_file(10, ema=0.999, ema_warmup=True) == "dcgan_longer_rotation10_ema0.999_warmup.json"
+    assert longer_file(0, 1, 13, 3) == "dcgan_longer_rotation0_seed1_epochs13_decay3.json"
+    assert longer_file(0, "*", 13, 3) == "dcgan_longer_rotation0_seed*_epochs13_decay3.json"
+
+
+def test_the_settings_table_shows_an_optional_setting_one_recipe_leaves_out():
+    from realfake.dcgan.settings import settings_changed
+    changed = settings_changed(gan_config(), gan_config(lr_g=1e-4, lr_decay_epochs=3))
+    assert changed == {"lr_g": (0.002, 1e-4), "lr_decay_epochs": (0, 3)}

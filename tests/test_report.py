@@ -132,3 +132,28 @@ def test_keep_time_adds_an_entry_and_keeps_the_others(tmp_path):
     file.write_text("{not json")
     keep_time(tmp_path, "smoke", "make test", 1.0, "make test")   # an unreadable file is left as it is, not replaced
     assert file.read_text() == "{not json"
+
+
+def test_the_dcgan_headline_is_the_mean_of_the_stored_recipes_seeds(tmp_path, monkeypatch):
+    (tmp_path / "configs").mkdir()
+    recipe = {"seed": 0, "max_rotation": 0.0, "epochs": 13, "lr_decay_epochs": 3}
+    (tmp_path / "configs" / "dcgan_best.json").write_text(json.dumps({"config": recipe}))
+    files = {"dcgan_metrics.json": {"gans": {"improved": {"fd_test": 2.0}, "reference": {"fd_test": 11.5}},
+                                    "floor_train_vs_test": 0.07, "quiz_people": {"pooled": {"n": 0}},
+                                    "detection": {"improved: detector": {"average_precision": 0.9, "accuracy": 0.9,
+                                                                         "accuracy_low": 0.8, "accuracy_high": 0.95,
+                                                                         "n_real": 5, "n_generated": 5}}},
+             "dcgan_longer_rotation0_seed1_epochs13_decay3.json": {"evaluation": {"fd_test": 3.0}},
+             "dcgan_longer_rotation0_seed2_epochs13_decay3.json": {"evaluation": {"fd_test": 2.5}},
+             "dcgan_longer_rotation0_seed1_epochs10_decay3.json": {"evaluation": {"fd_test": 9.0}},   # another recipe
+             "dcgan_longer_rotation0_epochs13_decay3.json": {"evaluation": {"fd_test": 9.0}}}         # seed 0: stored
+    for name, record in files.items():
+        (tmp_path / name).write_text(json.dumps(record))
+    monkeypatch.setattr(report, "ROOT", tmp_path)
+    monkeypatch.setattr(report, "RESULTS", tmp_path)
+    assert report.dcgan_seed_runs() == {0: 2.0, 1: 3.0, 2: 2.5}
+    row = report.dcgan_rows()[0]
+    assert row[2] == "**2.50**" and row[3] == "range 2.00–3.00 over runs" and "seeds 0, 1, 2" in row[1]
+    for seed in (1, 2):
+        (tmp_path / f"dcgan_longer_rotation0_seed{seed}_epochs13_decay3.json").unlink()
+    assert report.dcgan_rows()[0][3] == "one run: none"

@@ -108,6 +108,18 @@ def lever_table(record: dict):
     return pd.DataFrame(rows).T
 
 
+def longer_file(max_rotation: float, seed: int | str = 0, epochs: int = 10, lr_decay_epochs: int = 0,
+                ema: float | None = None, ema_warmup: bool = False) -> str:
+    """The results file of a benchmarks/dcgan_longer.py run with these options (defaults are left out of the name;
+    seed="*" gives a glob over seeds other than 0)."""
+    parts = [f"rotation{max_rotation:g}"]
+    parts += [f"seed{seed}"] if str(seed) != "0" else []
+    parts += [f"epochs{epochs}"] if epochs != 10 else []
+    parts += [f"decay{lr_decay_epochs}"] if lr_decay_epochs else []
+    parts += [f"ema{ema:g}" + ("_warmup" if ema_warmup else "")] if ema is not None else []
+    return "dcgan_longer_" + "_".join(parts) + ".json"
+
+
 def longer_table(records: dict):
     """The winner trained for the final number of epochs (benchmarks/dcgan_longer.py, results/dcgan_longer_*.json),
     one row per run: the probe FD after each epoch, the kept epoch, and the kept generator as the clean notebook

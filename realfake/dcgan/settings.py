@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .train import gan_config
+from .train import OPTIONAL, gan_config
 
 CONFIGS = Path("configs")
 REFERENCE_FILE, BEST_FILE = CONFIGS / "dcgan_reference.json", CONFIGS / "dcgan_best.json"
@@ -63,4 +63,14 @@ def gan_settings(name: str, profile: str, root: Path | str = ".") -> dict:
         raise ValueError(f"unknown GAN settings {name!r}; use 'reference' or 'improved'")
     if profile == "smoke":
         config.update(SMOKE)
+        if config.get("lr_decay_epochs"):       # the last of its two epochs: both phases of the schedule run
+            config["lr_decay_epochs"] = 1
     return config
+
+
+def settings_changed(reference: dict, improved: dict) -> dict:
+    """setting -> (reference value, improved value) for every setting that differs (an optional setting a config
+    leaves out counts as its default)."""
+    value = lambda config, key: config.get(key, OPTIONAL.get(key))
+    keys = dict.fromkeys([*reference, *improved])
+    return {k: (value(reference, k), value(improved, k)) for k in keys if value(reference, k) != value(improved, k)}
