@@ -177,15 +177,14 @@ def dcgan_rows() -> list[list[str]]:
     notebook = "[dcgan_mnist_clean](notebooks/dcgan_mnist_clean.ipynb)"
     found = detection["improved: detector"]
     seeds = dcgan_seed_runs()
-    fds = list(seeds.values())
-    rows = [["3. DCGAN on MNIST", f"Fréchet distance to MNIST test in the suite's classifier features, improved "
-             f"generator: mean of {len(fds)} runs of its recipe (seeds {', '.join(map(str, seeds))}; the stored one "
-             f"{gans['improved']['fd_test']:.2f}; course recipe {gans['reference']['fd_test']:.2f}; two real sets "
-             f"{floor:.3f})", f"**{mean(fds):.2f}**", f"range {min(fds):.2f}–{max(fds):.2f} over runs", notebook]
-            if len(fds) > 1 else
-            ["3. DCGAN on MNIST", f"Fréchet distance to MNIST test in the suite's classifier features, improved "
-             f"generator, one run (course recipe {gans['reference']['fd_test']:.2f}; two real sets {floor:.3f})",
-             f"**{gans['improved']['fd_test']:.2f}**", "one run: none", notebook],
+    fds, anchors = list(seeds.values()), (f"course recipe {gans['reference']['fd_test']:.2f}; two real sets "
+                                          f"{floor:.3f}")
+    runs, value, spread = ((f": mean of {len(fds)} runs of its recipe (seeds {', '.join(map(str, seeds))}; the stored "
+                            f"one {gans['improved']['fd_test']:.2f}; {anchors})", mean(fds),
+                            f"range {min(fds):.2f}–{max(fds):.2f} over runs") if len(fds) > 1 else
+                           (f", one run ({anchors})", gans["improved"]["fd_test"], "one run: none"))
+    rows = [["3. DCGAN on MNIST", "Fréchet distance to MNIST test in the suite's classifier features, improved "
+             f"generator{runs}", f"**{value:.2f}**", spread, notebook],
             ["", "a detector trained from scratch on the improved generator's digits, accuracy at probability 0.5 "
              f"(average precision {found['average_precision']:.3f}; n = {found['n_real'] + found['n_generated']:,})",
              f"{100 * found['accuracy']:.1f} %", interval(found["accuracy_low"], found["accuracy_high"], 1, True),
