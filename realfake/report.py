@@ -30,6 +30,9 @@ def load(name: str) -> dict:
         return json.loads(path.read_text())
     except FileNotFoundError:
         raise MissingResult(f"results/{name} is missing: run the notebook or benchmark that writes it") from None
+    except json.JSONDecodeError as error:
+        raise MissingResult(f"results/{name} is damaged ({error}): run the notebook or benchmark that writes it "
+                            "again") from None
 
 
 def get(record: dict, key: str, source: str):
@@ -167,7 +170,11 @@ def dcgan_seed_runs() -> dict[int, float]:
     runs = {recipe["seed"]: fd}
     pattern = longer_file(recipe["max_rotation"], "*", recipe["epochs"], recipe.get("lr_decay_epochs", 0))
     for path in sorted(RESULTS.glob(pattern)):
-        (runs[int(re.search(r"_seed(\d+)_", path.name).group(1))],) = values(path.name, "evaluation/fd_test")
+        seed = re.search(r"_seed(\d+)_", path.name)
+        if seed is None:
+            raise MissingResult(f"results/{path.name} looks like a seed run of the stored DCGAN recipe but names no "
+                                "seed number; rename or remove it")
+        (runs[int(seed.group(1))],) = values(path.name, "evaluation/fd_test")
     return dict(sorted(runs.items()))
 
 

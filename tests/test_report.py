@@ -157,3 +157,10 @@ def test_the_dcgan_headline_is_the_mean_of_the_stored_recipes_seeds(tmp_path, mo
     for seed in (1, 2):
         (tmp_path / f"dcgan_longer_rotation0_seed{seed}_epochs13_decay3.json").unlink()
     assert report.dcgan_rows()[0][3] == "one run: none"
+    damaged = tmp_path / "dcgan_longer_rotation0_seed3_epochs13_decay3.json"
+    damaged.write_text('{"evaluation": ')                             # a bad seed file stops the report, named
+    with pytest.raises(report.MissingResult, match="seed3_epochs13_decay3.json is damaged"):
+        report.dcgan_seed_runs()
+    damaged.rename(tmp_path / "dcgan_longer_rotation0_seedx_epochs13_decay3.json")
+    with pytest.raises(report.MissingResult, match="seedx_epochs13_decay3.json .* names no seed"):
+        report.dcgan_seed_runs()
