@@ -12,7 +12,7 @@ CLEAN_NOTEBOOKS := $(sort $(wildcard notebooks/*_clean.ipynb))
 HYPERTUNE_NOTEBOOKS := $(sort $(wildcard notebooks/*_hypertune.ipynb))
 NOTEBOOKS := $(CLEAN_NOTEBOOKS) $(HYPERTUNE_NOTEBOOKS)
 
-.PHONY: run test data hypertune benchmark env clean
+.PHONY: run test data hypertune env clean
 
 run: env data
 	$(BIN)/python -m realfake.run_notebooks $(CLEAN_NOTEBOOKS)
@@ -23,9 +23,6 @@ test: env data
 
 hypertune: env data
 	$(BIN)/python -m realfake.run_notebooks $(HYPERTUNE_NOTEBOOKS)
-
-benchmark: env data
-	for script in benchmarks/*.py; do $(BIN)/python $$script || exit 1; done
 
 data: env
 	$(BIN)/python -m realfake.datalink $(REALFAKE_DATA)

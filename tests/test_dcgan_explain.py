@@ -184,12 +184,15 @@ def test_longer_table_shows_each_runs_curve_and_its_reported_quality():
                             "floor_of_its_training_data": 0.504}}
     unfinished = {"threads": 1, "best_epoch": 1, "training_seconds": 0,
                   "history": [{"epoch": 1, "probe_fd": 7.0, "seconds": None}]}
-    table = longer_table({"10 epochs": plain, "+ EMA": unfinished})
+    continued = {**plain, "command": "python benchmarks/dcgan_longer.py --epochs 2 --continue-from 1",
+                 "training_seconds": 1000.0}                   # its first epoch's minutes belong to the run it continued
+    table = longer_table({"10 epochs": plain, "+ EMA": unfinished, "2 epochs": continued})
     assert table.loc["10 epochs", "probe FD per epoch"] == "9.0 4.5"
     assert table.loc["10 epochs", "minutes"] == 2.1 and table.loc["10 epochs", "FD to MNIST test"] == 4.12
     assert table.loc["10 epochs", "mean brightness"] == 0.131 and table.loc["+ EMA", "kept epoch"] == 1
     assert table.loc["10 epochs", "floor"] == 0.5
-    assert table["FD to MNIST test"].isna().tolist() == [False, True]
+    assert table["FD to MNIST test"].isna().tolist() == [False, True, False]
+    assert table.loc["2 epochs", "minutes"] == "+1.1"
 
 
 def test_read_longer_runs_names_a_missing_file_and_refuses_a_damaged_one(tmp_path, capsys):

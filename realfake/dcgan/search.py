@@ -124,14 +124,18 @@ def longer_table(records: dict):
     """The winner trained for the final number of epochs (benchmarks/dcgan_longer.py, results/dcgan_longer_*.json),
     one row per run: the probe FD after each epoch, the kept epoch, and the kept generator as the clean notebook
     reports it (FD to MNIST test, mean brightness), with the floor of its training data (the FD of those digits, as
-    rotated in training, to MNIST test)."""
+    rotated in training, to MNIST test). A run that continued another's checkpoint (`--continue-from E` in its
+    command) shows the minutes of its own epochs only, as "+minutes"."""
+    import re
+
     import pandas as pd
     rows = {}
     for name, r in records.items():
+        continued = re.search(r"--continue-from (\d+)", r.get("command", ""))
+        minutes = (f"+{sum(e['seconds'] for e in r['history'][int(continued[1]):]) / 60:.1f}" if continued
+                   else round(r["training_seconds"] / 60, 1))
         rows[name] = {"probe FD per epoch": " ".join(f"{e['probe_fd']:.1f}" for e in r["history"]),
-                      "kept epoch": r["best_epoch"],
-                      "minutes": round(r["training_seconds"] / 60, 1),
-                      "threads": r["threads"]}
+                      "kept epoch": r["best_epoch"], "minutes": minutes, "threads": r["threads"]}
         if "evaluation" in r:
             evaluation = r["evaluation"]
             rows[name].update({"FD to MNIST test": round(evaluation["fd_test"], 2),
