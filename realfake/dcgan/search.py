@@ -132,7 +132,7 @@ def longer_table(records: dict):
     rows = {}
     for name, r in records.items():
         continued = re.search(r"--continue-from (\d+)", r.get("command", ""))
-        minutes = (f"+{sum(e['seconds'] for e in r['history'][int(continued[1]):]) / 60:.1f}" if continued
+        minutes = (f"+{sum(e['seconds'] or 0 for e in r['history'][int(continued[1]):]) / 60:.1f}" if continued
                    else round(r["training_seconds"] / 60, 1))
         rows[name] = {"probe FD per epoch": " ".join(f"{e['probe_fd']:.1f}" for e in r["history"]),
                       "kept epoch": r["best_epoch"], "minutes": minutes, "threads": r["threads"]}
