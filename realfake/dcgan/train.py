@@ -167,9 +167,9 @@ def train_gan(config: dict, images: torch.Tensor, *, checkpoint: Path | str | No
     def end_of_epoch(epoch: int, record: dict):
         stop = False
         patience = config.get("patience")
-        decaying = epoch > config["epochs"] - decay_epochs     # the rule waits for the falling rates, where FD drops
-        if probe is not None and patience and epoch - state.extras["best_epoch"] >= patience and \
-                (decaying or not decay_epochs):
+        # the rule waits for the falling rates, where the FD drops
+        before_decay = bool(decay_epochs) and epoch <= config["epochs"] - decay_epochs
+        if probe is not None and patience and epoch - state.extras["best_epoch"] >= patience and not before_decay:
             print(f"stopping after epoch {epoch}: no better Frechet distance for {patience} epochs")
             stop = True
         if on_epoch_end is not None:
