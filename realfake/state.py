@@ -73,10 +73,15 @@ class UnreadableState(ValueError):
     """A state file that is not rebuildable (a stored model, a tracked record) is damaged; it is left in place."""
 
 
-def _read(path: Path) -> bytes:
-    """The file's bytes. Reading is kept apart from parsing: an error here (EMFILE, EIO, out of memory) says
-    nothing about the content and propagates as it is; an error while parsing the bytes means damage."""
-    return path.read_bytes()
+def _read(path: Path) -> bytes | None:
+    """The file's bytes, or None if there is no file. Reading is kept apart from parsing: an error here (EMFILE,
+    EIO, out of memory) says nothing about the content and propagates as it is; an error while parsing means damage."""
+    if not path.exists():
+        return None
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:  # removed since the check
+        return None
 
 
 def set_aside(path: Path, what: str, reason: str) -> None:
@@ -105,11 +110,8 @@ def load_torch_state(path: Path | str, what: str = "state file", map_location="c
     tampered file cannot run code, and torch's advice to pass weights_only=False never applies.
     """
     path = Path(path)
-    if not path.exists():
-        return None
-    try:
-        data = _read(path)
-    except FileNotFoundError:
+    data = _read(path)
+    if data is None:
         return None
     try:
         return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
@@ -123,11 +125,8 @@ def load_torch_state(path: Path | str, what: str = "state file", map_location="c
 def read_json(path: Path | str, what: str = "JSON file", rebuildable: bool = False) -> dict | None:
     """The JSON object in `path`, or None if it is missing (or damaged and rebuildable: then named and set aside)."""
     path = Path(path)
-    if not path.exists():
-        return None
-    try:
-        data = _read(path)
-    except FileNotFoundError:
+    data = _read(path)
+    if data is None:
         return None
     try:
         value = json.loads(data.decode("utf-8"))
