@@ -36,17 +36,6 @@ def classification_summary(labels: torch.Tensor, probs: torch.Tensor, class_name
     }
 
 
-def summary_table(summary: dict, class_names) -> pd.DataFrame:
-    """Per-class recall, precision, AUC and support as a small table for a notebook."""
-    matrix = np.array(summary["confusion"])
-    return pd.DataFrame({
-        "images": matrix.sum(1),
-        "recall": [summary["recall"][c] for c in class_names],
-        "precision": [summary["precision"][c] for c in class_names],
-        "ROC AUC (one vs rest)": [summary["roc_auc"][c] for c in class_names],
-    }, index=list(class_names)).round(3)
-
-
 def wilson_interval(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
     """Wilson score interval for a proportion (well behaved near 0, 1 and for small n)."""
     if n <= 0:

@@ -5,7 +5,6 @@ Everything runs on tiny synthetic tensors made here; nothing is read from ../sha
 from __future__ import annotations
 
 import gzip
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -81,3 +81,26 @@ def test_unreadable_bytes_name_the_file():
     with pytest.raises(codec.UnreadableImage, match="cut.jpg: truncated"):
         data = jpeg_bytes(rgb(7, 64, 64))
         codec.normalise(data[:len(data) // 2], name="cut.jpg")
+
+
+def png_header_only(width, height):
+    """A PNG's signature and IHDR chunk for a width x height greyscale image, without pixels: PIL reads the size
+    from it, so an image too large to decode can be refused without making one."""
+    import struct
+    import zlib
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0")) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("side, size_said", [(8000, "8000x8000 is 64 megapixels"), (10000, "10000x10000 is 100 megapixels"),
+                                             (15000, "more than 179 megapixels")])
+def test_a_huge_image_is_refused_in_one_line_naming_the_file(side, size_said, recwarn):
+    # Below PIL's own bomb limit (179 MP) the suite's limit names the size; above it PIL refuses first, and the message
+    # is the same kind. PIL's DecompressionBombWarning (from 89 MP) is not shown.
+    with pytest.raises(codec.TooLarge) as refused:
+        codec.decode(png_header_only(side, side), name="big.png")
+    assert str(refused.value) == (f"big.png: {size_said}, above the limit of 50 megapixels; it is not decoded "
+                                  "(crop the region to check and score that)")
+    assert not [w for w in recwarn if issubclass(w.category, Image.DecompressionBombWarning)]

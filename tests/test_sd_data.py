@@ -165,19 +165,47 @@ def test_diffusiondb_part_layout(tmp_path):
 def test_diffusiondb_uses_the_local_copy_and_fails_clearly_offline(tmp_path, monkeypatch):
     import datasets
     import huggingface_hub
+    calls = []
 
     def offline(*args, **kwargs):
+        calls.append((args, kwargs))
         raise ConnectionError("offline")
 
     monkeypatch.setattr(datasets, "load_dataset", offline)
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", offline)
     monkeypatch.setattr(diffusiondb, "reachable", lambda *a, **k: True)     # both download routes tried, both fail
-    with pytest.raises(diffusiondb.DatasetUnavailable, match="(?s)load_dataset.*part-000001.zip.*sd_vs_real"):
+    with pytest.raises(diffusiondb.DatasetUnavailable, match="(?s)part-000001.zip.*load_dataset.*98 Stable.*sd_vs_real"):
         diffusiondb.fetch_diffusiondb(tmp_path)
+    (zip_args, _), (dataset_args, dataset_kwargs) = calls
+    assert zip_args == ("poloclub/diffusiondb", "images/part-000001.zip")
+    # datasets 4 and later refuse loading scripts: the Hub's Parquet conversion is read, no script is run
+    assert dataset_args[:2] == ("poloclub/diffusiondb", "2m_random_1k")
+    assert dataset_kwargs["revision"] == "refs/convert/parquet" and "trust_remote_code" not in dataset_kwargs
     monkeypatch.setattr(diffusiondb, "reachable", lambda *a, **k: False)    # no network at all: fails at once
     with pytest.raises(diffusiondb.DatasetUnavailable, match="cannot be reached"):
         diffusiondb.fetch_diffusiondb(tmp_path)
-    make_part(tmp_path / diffusiondb.DEFAULT_CONFIG)
+    make_part(tmp_path)                                                     # the unpacked part zip's layout
+    assert len(diffusiondb.fetch_diffusiondb(tmp_path)) == 4
+
+
+def test_diffusiondb_from_datasets_is_written_in_the_part_layout(tmp_path, monkeypatch):
+    import datasets
+    import huggingface_hub
+    from PIL import Image
+
+    def no_zip(*args, **kwargs):
+        raise ConnectionError("offline")
+
+    rows = [{"image_name": key, "image": Image.new("RGB", (64, 64), (i * 40, 0, 0)), "prompt": meta["p"],
+             "seed": meta["se"], "cfg": meta["c"], "step": meta["st"], "sampler": meta["sa"]}
+            for i, (key, meta) in enumerate(DIFFUSIONDB_META.items())]
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", no_zip)
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: rows)
+    monkeypatch.setattr(diffusiondb, "reachable", lambda *a, **k: True)
+    part = diffusiondb.fetch_diffusiondb(tmp_path)
+    assert part.folder == tmp_path / "2m_random_1k" and len(part) == 4 and not part.problems
+    assert part.metadata.set_index("key").loc["cd2a819b-faff-410a-af58-b371bd03c587.png", "sampler"] == "k_lms"
+    monkeypatch.setattr(datasets, "load_dataset", no_zip)                    # the copy is used from now on
     assert len(diffusiondb.fetch_diffusiondb(tmp_path)) == 4
 
 

@@ -55,10 +55,29 @@ def test_score_files_keeps_going_after_a_bad_file(stored_detector, files):
 
 def test_preprocessing_is_the_training_path(files):
     good, cifake_like, _, _ = files
-    pixels, _ = detect.detector_pixels(cifake_like.read_bytes())
+    data = cifake_like.read_bytes()
+    pixels, _ = detect.cifake_pixels(data, codec.open_rgb(data))
     assert np.array_equal(pixels.permute(1, 2, 0).numpy(), np.asarray(Image.open(cifake_like).convert("RGB")))
-    pixels, _ = detect.detector_pixels(good.read_bytes())
-    assert torch.equal(pixels, codec.normalised_pixels(good.read_bytes()))
+    data = good.read_bytes()
+    pixels, _ = detect.cifake_pixels(data, codec.open_rgb(data))
+    assert torch.equal(pixels, codec.normalised_pixels(data))
+
+
+def test_an_upload_gets_a_row_and_a_line_whatever_it_holds(stored_detector, files):
+    """The notebook's upload path: a non-image gets an error row, a tiny image "cannot judge", a small one is scored
+    with a note that it was enlarged; every row prints as one line."""
+    chooser = detect.Chooser(detect.open_detector(stored_detector))
+    broken = detect.score_bytes(b"not an image", "upload.jpg", chooser)
+    assert broken["p_generated"] is None and detect.row_line(broken) == (
+        "upload.jpg: ERROR not a readable image (no image format recognised in its bytes)")
+    tiny = io.BytesIO()
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (4, 4, 3), dtype=np.uint8)).save(tiny, "PNG")
+    row = detect.score_bytes(tiny.getvalue(), "tiny.png", chooser)
+    assert detect.row_line(row) == "tiny.png: cannot judge: 4x4 is too small (at least 8 pixels a side)"
+    small = io.BytesIO()
+    Image.fromarray(np.random.default_rng(2).integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(small, "PNG")
+    line = detect.row_line(detect.score_bytes(small.getvalue(), "small.png", chooser), name="small")
+    assert line.startswith("small: P(generated) = ") and "20x20 -> 32x32 JPEG q75 (enlarged" in line
 
 
 def test_cli_prints_a_line_per_file_and_what_it_knows(stored_detector, files):

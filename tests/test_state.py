@@ -295,7 +295,7 @@ def test_resumed_study_does_not_replay_its_first_trials(tmp_path):
         return params["x"]
 
     db = tmp_path / "study.db"
-    first = run_trials(open_study("s", db, seed=0, n_startup_trials=10), objective, 3)
+    run_trials(open_study("s", db, seed=0, n_startup_trials=10), objective, 3)
     again = run_trials(open_study("s", db, seed=0, n_startup_trials=10), objective, 6)
     xs = [t.params["x"] for t in again.trials]
     assert len(xs) == 6 and len(set(xs)) == 6            # the three new trials are not the first three again

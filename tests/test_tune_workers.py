@@ -14,9 +14,14 @@ from realfake.tune import make_storage, open_study, study_storage
 
 WORKER = textwrap.dedent("""
     import os, sys, time
+    from pathlib import Path
     from realfake.tune import open_study, run_trials
-    storage, worker, total = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    storage, worker, total, meeting = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])
     study = open_study("shared", storage, seed=0, n_startup_trials=100, worker=worker)
+    (meeting / f"ready{worker}").touch()      # start together: on a loaded machine one process may start seconds late
+    deadline = time.monotonic() + 120
+    while len(list(meeting.glob("ready*"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
     def objective(trial):
         x = trial.suggest_float("x", 0.0, 1.0)
         trial.set_user_attr("worker", worker)
@@ -31,7 +36,7 @@ def test_two_workers_fill_one_study(tmp_path, kind):
     storage = str(tmp_path / "study.db") if kind == "sqlite" else f"journal:{tmp_path / 'study.journal'}"
     total = 16
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    workers = [subprocess.Popen([sys.executable, "-c", WORKER, storage, str(w), str(total)], env=env,
+    workers = [subprocess.Popen([sys.executable, "-c", WORKER, storage, str(w), str(total), str(tmp_path)], env=env,
                                 stderr=subprocess.PIPE, text=True) for w in (0, 1)]
     errors = [w.communicate(timeout=300)[1] for w in workers]
     assert [w.returncode for w in workers] == [0, 0], errors

@@ -243,17 +243,6 @@ def pool_answers(files: Iterable[Path | str], key: dict[str, bool], quiz: str) -
             "sessions": len(seen_sessions), "files": n_files, "problems": problems}
 
 
-def pooled_result(record: dict | None, who: str | None = None) -> dict:
-    """Score of the sessions in one `record` of the answer-file format, or a list of them under "sessions"
-    (of `who`, if given), against the truth they carry ("truth" lists; older records)."""
-    truth, answers = [], []
-    for session in (record or {}).get("sessions", []):
-        if who is None or session["who"] == who:
-            truth += session["truth"]
-            answers += session["answers"]
-    return score(truth, answers)
-
-
 # ---------------------------------------------------------------- front ends
 
 def png_bytes(image: torch.Tensor, scale: int = 6) -> bytes:

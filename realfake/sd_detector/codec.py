@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -52,21 +53,27 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def decode(data: bytes, name: str = "<bytes>", max_pixels: int | None = None) -> tuple[Image.Image, list[str]]:
+def _too_large(name: str, size: str) -> TooLarge:
+    return TooLarge(f"{name}: {size}, above the limit of {MAX_PIXELS / 1e6:.0f} megapixels; it is not decoded "
+                    "(crop the region to check and score that)")
+
+
+def decode(data: bytes, name: str = "<bytes>") -> tuple[Image.Image, list[str]]:
     """(RGB image, notes) of a file's bytes, or UnreadableImage naming the file and the reason.
 
     The EXIF orientation is applied (the image as a viewer shows it); an animated file is read on its first frame
-    and a note says so; an image above `max_pixels` is refused (TooLarge) before its pixels are decoded.
+    and a note says so; an image above MAX_PIXELS is refused (TooLarge) before its pixels are decoded.
     """
     if not data:
         raise UnreadableImage(f"{name}: empty file")
-    notes, max_pixels = [], max_pixels or MAX_PIXELS
+    notes = []
     try:
-        image = Image.open(io.BytesIO(data))
+        with warnings.catch_warnings():   # PIL warns from 89 megapixels; MAX_PIXELS refuses far below that
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
         width, height = image.size
-        if width * height > max_pixels:
-            raise TooLarge(f"{name}: {width}x{height} is {width * height / 1e6:.0f} megapixels, above the limit of "
-                           f"{max_pixels / 1e6:.0f}; it is not decoded (crop the region to check and score that)")
+        if width * height > MAX_PIXELS:
+            raise _too_large(name, f"{width}x{height} is {width * height / 1e6:.0f} megapixels")
         frames = getattr(image, "n_frames", 1)
         if frames > 1:
             notes.append(f"animated ({frames} frames): scored on the first frame only")
@@ -78,6 +85,8 @@ def decode(data: bytes, name: str = "<bytes>", max_pixels: int | None = None) ->
             notes.append(f"EXIF orientation {orientation} applied")
     except UnreadableImage:
         raise
+    except Image.DecompressionBombError as error:   # PIL's own limit (179 megapixels) is met before MAX_PIXELS is checked
+        raise _too_large(name, "more than {:.0f} megapixels".format(2 * Image.MAX_IMAGE_PIXELS / 1e6)) from error
     except Exception as error:  # PIL raises UnidentifiedImageError, OSError (truncated), SyntaxError, ...
         from PIL import UnidentifiedImageError
         if "truncated" in str(error).lower():
@@ -120,7 +129,12 @@ def normalise(data: bytes, size: int = 32, quality: int = CIFAKE_QUALITY, name: 
 
 def normalised_pixels(data: bytes, size: int = 32, quality: int = CIFAKE_QUALITY, name: str = "<bytes>") -> torch.Tensor:
     """normalise() then decode: uint8 tensor 3 x size x size, exactly what the detector is fed."""
-    jpeg_bytes = normalise(data, size, quality, name)
+    return normalised_image_pixels(open_rgb(data, name), size, quality)
+
+
+def normalised_image_pixels(image: Image.Image, size: int = 32, quality: int = CIFAKE_QUALITY) -> torch.Tensor:
+    """The same for an image already decoded by `open_rgb`."""
+    jpeg_bytes = encode_jpeg(resize_square(image, size), quality)
     array = np.asarray(Image.open(io.BytesIO(jpeg_bytes)).convert("RGB"), dtype=np.uint8)
     return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
 

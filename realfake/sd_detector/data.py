@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from realfake.datalink import link_folder
+
 KAGGLE_HANDLE = "birdy654/cifake-real-and-ai-generated-synthetic-images"
 CLASSES = ("REAL", "FAKE")          # label 0, label 1 (generated)
 SPLIT_COUNTS = {"train": {"REAL": 50_000, "FAKE": 50_000}, "test": {"REAL": 10_000, "FAKE": 10_000}}
@@ -108,16 +110,9 @@ def prepare_data(source: Path, root: Path) -> list[str]:
     else:
         messages.append(f"skipped CIFAKE: {archive} not found (optional; in Colab the notebook downloads it with kagglehub)")
     for name in (SD_VS_REAL, "multigen"):
-        origin, link = source / name, root / "data" / name
+        origin = source / name
         if origin.is_dir():
-            if link.is_symlink():
-                link.unlink()
-            if link.exists():
-                messages.append(f"kept {link}: a real folder is already there")
-            else:
-                link.parent.mkdir(parents=True, exist_ok=True)
-                link.symlink_to(origin, target_is_directory=True)
-                messages.append(f"linked data/{name} -> {origin}")
+            messages.append(link_folder(origin, root / "data" / name))
         else:
             messages.append(f"skipped {name}: {origin} not found (optional)")
     return messages
@@ -148,7 +143,7 @@ def find_cifake(root: Path | None = None, path: Path | str | None = None, downlo
                 f"download of {KAGGLE_HANDLE} failed ({type(error).__name__}: {error}). Run `make data` with "
                 "../shared/data/cifake/cifake.tar.gz, or pass path= to a folder holding train/ and test/.") from error
         for inner in (folder, folder / "cifake"):
-            if (inner / "train").is_dir():
+            if (inner / "train").is_dir() and (inner / "test").is_dir():
                 return inner
         raise FileNotFoundError(f"kagglehub returned {folder}, which holds no train/ and test/ folders")
     raise FileNotFoundError(f"CIFAKE not found in {', '.join(map(str, candidates))}; run `make data`")

@@ -18,7 +18,6 @@ neither torchvision nor pandas nor matplotlib, so a call starts quickly.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ KNOWS = """What these detectors know. native_npr (images of 64 pixels a side and
 images at their own size from three generators (Latent Diffusion, Stable Diffusion v1, Stable Diffusion 2.1 portraits)
 and two photo sources (ImageNet, Unsplash portraits); it reads pixel-level up-sampling traces in 64x64 tiles.
 {native}cifake_cnn (smaller images) was trained on CIFAKE only (32x32 CIFAR-10 photos against Stable Diffusion 1.4
-images); every input is shrunk to 32x32. {cross}Neither has seen SD-XL, Midjourney, DALL-E, edited or heavily
+images); every input is resized to 32x32, and one smaller than that is enlarged, which it never saw. {cross}Neither has seen SD-XL, Midjourney, DALL-E, edited or heavily
 re-compressed images. P(generated) of 0.9 or more reads "likely generated", 0.1 or less "likely real", anything
 between "uncertain" (near 0.5: cannot tell); a high one is evidence, not proof."""
 GENERATOR_NAMES = {"ldm_256": "Latent Diffusion", "sd_v1_384": "Stable Diffusion v1",
@@ -125,17 +124,11 @@ def cifake_pixels(data: bytes, image: Image.Image) -> tuple[torch.Tensor, str]:
     """uint8 3 x 32 x 32 pixels the CIFAKE model reads for a decoded file, and how they were made."""
     if is_cifake_format(data):
         array = np.asarray(image, dtype=np.uint8)
-        how = "as is (CIFAKE format)"
-    else:
-        jpeg = codec.encode_jpeg(codec.resize_square(image, 32), codec.CIFAKE_QUALITY)
-        array = np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB"), dtype=np.uint8)
-        how = f"{image.size[0]}x{image.size[1]} -> 32x32 JPEG q75"
-    return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous(), how
-
-
-def detector_pixels(data: bytes, name: str = "<bytes>") -> tuple[torch.Tensor, str]:
-    """The CIFAKE model's pixels for one file's bytes (the same path as training)."""
-    return cifake_pixels(data, codec.open_rgb(data, name))
+        return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous(), "as is (CIFAKE format)"
+    how = f"{image.size[0]}x{image.size[1]} -> 32x32 JPEG q75"
+    if min(image.size) < 32:
+        how += " (enlarged: the model never saw enlarged images, so this score is weak evidence)"
+    return codec.normalised_image_pixels(image), how
 
 
 @torch.no_grad()
@@ -233,18 +226,31 @@ def score_files(paths: list[Path | str], model=None, chooser: Chooser | None = N
     for path in map(Path, paths):
         try:
             data = path.read_bytes()
-            row = score_one(data, str(path), chooser)
-        except codec.UnreadableImage as error:
-            row = error_row(str(path), str(error))
         except OSError as error:
-            row = error_row(str(path), f"{path}: cannot read the file ({error.strerror or error})")
-        rows.append(row)
+            rows.append(error_row(str(path), f"{path}: cannot read the file ({error.strerror or error})"))
+            continue
+        rows.append(score_bytes(data, str(path), chooser))
     return rows
 
 
-def score_bytes(data: bytes, name: str = "upload", model=None) -> dict:
-    """The same for an in-memory file (the notebook's upload cell)."""
-    return score_one(data, name, Chooser(as_detector(model) if model is not None else None))
+def score_bytes(data: bytes, name: str = "upload", chooser: Chooser | None = None) -> dict:
+    """The row of an in-memory file (an upload in the notebook); an unreadable one gets an error row."""
+    try:
+        return score_one(data, name, chooser or Chooser())
+    except codec.UnreadableImage as error:
+        return error_row(name, str(error))
+
+
+def row_line(row: dict, name: str | None = None) -> str:
+    """One row as the command prints it: the score, the verdict and which model read the file how, or why not."""
+    name = name or row["file"]
+    if row["error"]:
+        return f"{name}: ERROR {row['error'].removeprefix(row['file'] + ': ')}"
+    if row["p_generated"] is None:
+        return f"{name}: {row['reason']}"
+    notes = "".join(f"; {note}" for note in row["notes"])
+    return (f"{name}: P(generated) = {row['p_generated']:.3f}  {row['verdict']}  "
+            f"[{row['model']}: {row['reason']}; {row['preprocessing']}{notes}]")
 
 
 def verdict(p: float) -> str:
@@ -278,7 +284,14 @@ def knows_text(metrics_path: Path | None = None, native_path: Path | None = None
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m realfake.detect", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m realfake.detect", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Each file gets P(generated), the model's probability that the image was generated: 0.9 or more reads\n"
+               "\"likely generated\", 0.1 or less \"likely real\", anything between \"uncertain\". The line names the model\n"
+               "and why it was chosen. A flat or tiny image gets \"cannot judge\" and the reason. After the lines comes what\n"
+               "the detectors were trained on and how well they do on generators they never saw (--quiet leaves it out).\n"
+               "Exit status: 0 when every file could be read, 1 when any could not, 2 when the model cannot be loaded.")
     parser.add_argument("files", nargs="+", help="image files (any format PIL reads)")
     parser.add_argument("--model", default=None,
                         help="one model for every file: a name under model_best/sd_detector/ (cifake_cnn, native_npr, "
@@ -295,17 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     rows = score_files(args.files, chooser=chooser)
     for row in rows:
-        if args.json:
-            print(json.dumps(row))
-        elif row["error"]:
-            reason = row["error"].removeprefix(f"{row['file']}: ")
-            print(f"{row['file']}: ERROR {reason}")
-        elif row["p_generated"] is None:
-            print(f"{row['file']}: {row['reason']}")
-        else:
-            notes = "".join(f"; {note}" for note in row["notes"])
-            print(f"{row['file']}: P(generated) = {row['p_generated']:.3f}  {row['verdict']}  "
-                  f"[{row['model']}: {row['reason']}; {row['preprocessing']}{notes}]")
+        print(json.dumps(row) if args.json else row_line(row))
     if not args.quiet and not args.json:
         print("\n" + knows_text())
     return 1 if any(row["error"] for row in rows) else 0

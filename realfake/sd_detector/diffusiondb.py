@@ -11,9 +11,9 @@ dataset ``poloclub/diffusiondb``:
                                                                    "st": steps, "sa": sampler}, ...}
 
 `load_part` reads such a folder (every key of the JSON must have its PNG; a PNG without metadata, or a key
-without a PNG, is reported). `fetch_diffusiondb` gets parts online: first through ``datasets`` with a small
-config (default ``2m_random_1k``: 1000 random images), else the part zip through ``huggingface_hub``. Offline
-it raises DatasetUnavailable, whose message says what to use instead (``data/sd_vs_real``).
+without a PNG, is reported). `fetch_diffusiondb` gets a part online: the part zip through ``huggingface_hub``,
+else a small config (default ``2m_random_1k``: 1000 random images) through ``datasets``. Offline it raises
+DatasetUnavailable, whose message says what to use instead (``data/sd_vs_real``).
 """
 from __future__ import annotations
 
@@ -102,32 +102,39 @@ def reachable(host: str = "huggingface.co", port: int = 443, timeout: float = 3.
         return False
 
 
-def fetch_diffusiondb(root: Path | str, config: str = DEFAULT_CONFIG, part: int = 1) -> Part:
-    """Local copy under root/<config>/ if present; else download it (datasets, then the part zip); else DatasetUnavailable."""
+OFFLINE_HINT = "Offline, use the 98 Stable Diffusion PNGs of data/sd_vs_real/fake (`make data`)."
+
+
+def fetch_diffusiondb(root: Path | str, part: int = 1, config: str = DEFAULT_CONFIG) -> Part:
+    """A local copy under root/ if there is one; else download it; else DatasetUnavailable saying what to use.
+
+    Routes, in order: the part zip ``images/part-NNNNNN.zip`` through ``huggingface_hub`` (unpacked as
+    root/part-NNNNNN/), then ``datasets`` reading the Hub's Parquet conversion of `config` (the dataset's loading
+    script is not run: datasets 4 and later refuse scripts), written as root/<config>/ in the same layout."""
     root = Path(root)
-    folder = root / config / part_name(part)
-    if (folder / f"{folder.name}.json").is_file():
-        return load_part(folder)
+    folders = [root / part_name(part), root / config]
+    for folder in folders:
+        if (folder / f"{folder.name}.json").is_file():
+            return load_part(folder)
     if not reachable():
-        raise DatasetUnavailable(f"DiffusionDB ({REPO_ID}, {config}) is not in {folder} and huggingface.co cannot be "
-                                 "reached (offline). Offline, use the 100 Stable Diffusion PNGs of data/sd_vs_real/fake "
-                                 "(`make data`).")
+        raise DatasetUnavailable(f"DiffusionDB ({REPO_ID}) is not in {folders[0]} nor {folders[1]} and huggingface.co "
+                                 f"cannot be reached (offline). {OFFLINE_HINT}")
     errors = []
-    try:
-        from datasets import load_dataset
-        dataset = load_dataset(REPO_ID, config, split="train", trust_remote_code=True)
-        return load_part(_write_part_from_dataset(dataset, folder))
-    except Exception as error:
-        errors.append(f"datasets.load_dataset({REPO_ID!r}, {config!r}): {type(error).__name__}: {str(error)[:200]}")
     try:
         from huggingface_hub import hf_hub_download
         archive = hf_hub_download(REPO_ID, f"images/{part_name(part)}.zip", repo_type="dataset")
-        folder.mkdir(parents=True, exist_ok=True)
+        folders[0].mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(archive) as zipped:
-            zipped.extractall(folder)
-        return load_part(folder)
+            zipped.extractall(folders[0])
+        return load_part(folders[0])
     except Exception as error:
         errors.append(f"huggingface_hub images/{part_name(part)}.zip: {type(error).__name__}: {str(error)[:200]}")
-    raise DatasetUnavailable(
-        f"DiffusionDB ({REPO_ID}, {config}) is not in {folder} and could not be downloaded:\n  " + "\n  ".join(errors)
-        + "\nOffline, use the 100 Stable Diffusion PNGs of data/sd_vs_real/fake (`make data`).")
+    try:
+        from datasets import load_dataset
+        dataset = load_dataset(REPO_ID, config, split="train", revision="refs/convert/parquet")
+        return load_part(_write_part_from_dataset(dataset, folders[1]))
+    except Exception as error:
+        errors.append(f"datasets.load_dataset({REPO_ID!r}, {config!r}, revision='refs/convert/parquet'): "
+                      f"{type(error).__name__}: {str(error)[:200]}")
+    raise DatasetUnavailable(f"DiffusionDB ({REPO_ID}) is not in {folders[0]} and could not be downloaded:\n  "
+                             + "\n  ".join(errors) + f"\n{OFFLINE_HINT}")

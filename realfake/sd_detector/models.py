@@ -11,7 +11,6 @@ never silently handed back with random weights.
 """
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from realfake.models import register_model

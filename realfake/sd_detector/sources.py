@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -95,7 +94,3 @@ def finetune_resnet50(pixels: torch.Tensor, labels: torch.Tensor, config: dict, 
                   evaluate=evaluate, progress=progress, desc="ResNet50 epochs")
     return model.eval(), history, split
 
-
-def cross_source_probs(predict, pixels: torch.Tensor) -> np.ndarray:
-    """P(generated) of a 32x32 detector `predict(pixels) -> probs` on normalised images."""
-    return np.asarray(predict(pixels))

@@ -13,7 +13,6 @@ Pixels enter the network through `to_input`, the one preprocessing function that
 """
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
