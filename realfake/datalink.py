@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 TASK_DATA = ("realfake.hands.data", "realfake.sd_detector.data", "realfake.dcgan.data")
+COLAB_HINT = "in Colab, put it in MyDrive/realfake-data and run the notebook's first cell again"
 
 
 def link_folder(origin: Path, link: Path) -> str:

@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 from PIL import Image, ImageFile
 
+from .datalink import COLAB_HINT
 from .loop import progress_bar
 from .state import atomic_torch_save, load_torch_state
 
@@ -162,7 +163,7 @@ def load_image_folder(folder, size: int = 32, keep_unreadable: bool = False,
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"image folder {folder} does not exist (run `make data`, see README)")
+        raise FileNotFoundError(f"image folder {folder} does not exist (run `make data`; {COLAB_HINT})")
     files = list_image_files(folder)
     cache_file = None
     if cache_dir is not None:
