@@ -36,8 +36,8 @@ KNOWS = """What these detectors know. native_npr (images of 64 pixels a side and
 images at their own size from three generators (Latent Diffusion, Stable Diffusion v1, Stable Diffusion 2.1 portraits)
 and two photo sources (ImageNet, Unsplash portraits); it reads pixel-level up-sampling traces in 64x64 tiles.
 {native}cifake_cnn (smaller images) was trained on CIFAKE only (32x32 CIFAR-10 photos against Stable Diffusion 1.4
-images); every input is resized to 32x32, and one smaller than that is enlarged, which it never saw. {cross}Neither has seen SD-XL, Midjourney, DALL-E, edited or heavily
-re-compressed images. P(generated) of 0.9 or more reads "likely generated", 0.1 or less "likely real", anything
+images); every input is resized to 32x32, and one smaller than that is enlarged, which it never saw. {cross}Neither
+has seen SD-XL, Midjourney, DALL-E, edited or heavily re-compressed images. P(generated) of 0.9 or more reads "likely generated", 0.1 or less "likely real", anything
 between "uncertain" (near 0.5: cannot tell); a high one is evidence, not proof."""
 GENERATOR_NAMES = {"ldm_256": "Latent Diffusion", "sd_v1_384": "Stable Diffusion v1",
                    "sd_2.1_faces": "Stable Diffusion 2.1 portraits"}
