@@ -139,3 +139,40 @@ def test_progress_bar_split_over_messages_is_removed(tmp_path):
     notebook.cells = [cell]
     clean_notebook(notebook, tmp_path)
     assert [o.text for o in cell.outputs] == ["8936 unique labelled images\n"]
+
+
+def run_colab_cell(path: Path, monkeypatch, repo_there: bool, source: str) -> list[tuple[str, str]]:
+    """Run a notebook's Colab set-up cell as Colab would, with `google.colab` and IPython's shell calls faked:
+    the (kind, command) list of what it asked the shell to do."""
+    import os
+    import sys
+    import types
+
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    calls = []
+    shell = types.SimpleNamespace(system=lambda command: calls.append(("!", command)),
+                                  run_line_magic=lambda name, line: calls.append(("%", f"{name} {line}")))
+    colab = types.ModuleType("google.colab")
+    colab.drive = types.SimpleNamespace(mount=lambda where: calls.append(("mount", where)))
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    monkeypatch.setitem(sys.modules, "google", types.ModuleType("google"))
+    sys.modules["google"].colab = colab
+    exists = os.path.exists
+    monkeypatch.setattr(os.path, "exists", lambda p: repo_there if p == "/content/realfake" else exists(p))
+    monkeypatch.setenv("REALFAKE_REPO", source)
+    first_code = next(cell.source for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code")
+    exec(TransformerManager().transform_cell(first_code), {"get_ipython": lambda: shell})
+    return calls
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_the_colab_cell_installs_names_a_missing_copy_and_survives_a_restart(path, monkeypatch, tmp_path):
+    calls = run_colab_cell(path, monkeypatch, repo_there=False, source=str(tmp_path))
+    assert [kind for kind, _ in calls] == ["mount", "!", "!", "%", "!"]
+    assert calls[1][1].startswith("cp -r") and "pip install -q -e /content/realfake" in calls[2][1]
+    assert calls[3][1] == "cd /content/realfake" and "realfake.datalink /content/drive/MyDrive/realfake-data" in calls[4][1]
+    with pytest.raises(FileNotFoundError, match=f"{tmp_path / 'nowhere'} is not there: copy this repository"):
+        run_colab_cell(path, monkeypatch, repo_there=False, source=str(tmp_path / "nowhere"))
+    # after a runtime restart the copy is there: nothing is installed again, but the cell still enters the repository
+    assert run_colab_cell(path, monkeypatch, repo_there=True, source=str(tmp_path)) == [("%", "cd /content/realfake")]
