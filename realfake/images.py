@@ -88,8 +88,10 @@ def decode_image(data: bytes, size: int, allow_truncated: bool, mode: str = "L")
         raise NotAnImage(what)
     notes = []
     try:
-        image = Image.open(io.BytesIO(data))
-        image.load()
+        with warnings.catch_warnings():   # PIL's warning (from 89 MP) would print a source line; the error is caught
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            image.load()
     except Image.DecompressionBombError as error:
         raise NotAnImage(f"image too large to decode safely ({error})") from error
     except (ValueError, SyntaxError, TypeError, EOFError, MemoryError) as error:   # PIL's other ways of saying "not an image"

@@ -171,7 +171,7 @@ __all__ = ["plot_samples", "plot_progression", "plot_losses", "plot_frechet", "p
            "plot_class_bars", "plot_detection", "image_grid"]
 
 
-def plot_saliency(explained: dict, real_mean: np.ndarray | None = None):
+def plot_saliency(explained: dict):
     """Per GAN: its detector's mean Grad-CAM and mean input-gradient map over generated digits."""
     names = list(explained)
     fig, axes = plt.subplots(len(names), 2, figsize=(6.4, 3.1 * len(names)), squeeze=False)

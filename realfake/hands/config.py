@@ -39,7 +39,6 @@ SEARCH_SPACE = {
     "shift": ("int", 0, 3, "0 to 3 pixels"),
 }
 MODEL_PARAMS = ("width", "depth", "dropout")
-SEARCH_SPACE_DOC = {name: entry[-1] for name, entry in SEARCH_SPACE.items()}
 
 
 def make_config(**overrides) -> dict:
