@@ -15,7 +15,12 @@ import sys
 from pathlib import Path
 
 TASK_DATA = ("realfake.hands.data", "realfake.sd_detector.data", "realfake.dcgan.data")
-COLAB_HINT = "in Colab, put it in MyDrive/realfake-data and run the notebook's first cell again"
+
+
+def how_to_link(name: str | None = None) -> str:
+    """What to do about missing course data (`name`: its folder under ../shared/data), here and in Colab."""
+    what = f" to link ../shared/data/{name}" if name else ""
+    return f"run `make data`{what}; in Colab, put it in MyDrive/realfake-data and run the notebook's first cell again"
 
 
 def link_folder(origin: Path, link: Path) -> str:

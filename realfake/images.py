@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 from PIL import Image, ImageFile
 
-from .datalink import COLAB_HINT
+from .datalink import how_to_link
 from .loop import progress_bar
 from .state import atomic_torch_save, load_torch_state
 
@@ -165,7 +165,7 @@ def load_image_folder(folder, size: int = 32, keep_unreadable: bool = False,
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"image folder {folder} does not exist (run `make data`; {COLAB_HINT})")
+        raise FileNotFoundError(f"image folder {folder} does not exist ({how_to_link()})")
     files = list_image_files(folder)
     cache_file = None
     if cache_dir is not None:

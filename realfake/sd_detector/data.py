@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from realfake.datalink import COLAB_HINT, link_folder
+from realfake.datalink import how_to_link, link_folder
 
 KAGGLE_HANDLE = "birdy654/cifake-real-and-ai-generated-synthetic-images"
 CLASSES = ("REAL", "FAKE")          # label 0, label 1 (generated)
@@ -220,8 +220,7 @@ def sd_vs_real_files(folder: Path | str) -> tuple[list[Path], list[int]]:
     """Files of data/sd_vs_real: fake/*.png (label 1) and real/*.JPEG (label 0), sorted."""
     folder = Path(folder)
     if not (folder / "fake").is_dir() or not (folder / "real").is_dir():
-        raise FileNotFoundError(f"{folder}: expected fake/ and real/ (run `make data` to link ../shared/data/sd_vs_real; "
-                                f"{COLAB_HINT})")
+        raise FileNotFoundError(f"{folder}: expected fake/ and real/ ({how_to_link('sd_vs_real')})")
     paths, labels = [], []
     for sub, label in (("real", 0), ("fake", 1)):
         files = sorted(p for p in (folder / sub).iterdir() if p.is_file() and not p.name.startswith("."))

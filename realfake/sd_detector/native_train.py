@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageFilter
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from realfake.datalink import COLAB_HINT
+from realfake.datalink import how_to_link
 from realfake.loop import TrainState, fit, progress_bar, seed_everything
 from realfake.models import build_model, count_parameters
 from realfake.sd_detector import codec, native
@@ -70,8 +70,7 @@ def dataset_items(root: Path | str) -> list[Item]:
     items = []
     multigen = root / "data" / "multigen"
     if not (multigen / "metadata.csv").exists():
-        raise FileNotFoundError(f"{multigen}/metadata.csv: not found (run `make data` to link ../shared/data/multigen; "
-                                f"{COLAB_HINT})")
+        raise FileNotFoundError(f"{multigen}/metadata.csv: not found ({how_to_link('multigen')})")
     with open(multigen / "metadata.csv", newline="") as file:
         for row in csv.DictReader(file):
             label = int(row["label"] == "fake")
