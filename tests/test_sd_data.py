@@ -267,3 +267,17 @@ def test_load_split_names_the_unreadable_files_it_skips(tmp_path, limit):
                                        limit_per_class=limit)
     assert split.labels.tolist() == [0, 0, 0, 1, 1, 1]
     assert "FAKE/9 (9).jpg" not in split.names
+
+
+def test_missing_course_data_says_what_to_do_here_and_in_colab(tmp_path):
+    from realfake.images import load_image_folder
+    from realfake.sd_detector import native_train
+    colab = "in Colab, put it in MyDrive/realfake-data and run the notebook's first cell again"
+    with pytest.raises(FileNotFoundError, match=rf"sd_vs_real: expected fake/ and real/ \(run `make data` to link "
+                                                rf"\.\./shared/data/sd_vs_real; {colab}\)"):
+        cifake_data.sd_vs_real_files(tmp_path / "sd_vs_real")
+    with pytest.raises(FileNotFoundError, match=rf"multigen/metadata.csv: not found \(run `make data` to link "
+                                                rf"\.\./shared/data/multigen; {colab}\)"):
+        native_train.dataset_items(tmp_path)
+    with pytest.raises(FileNotFoundError, match=rf"image folder .*real_hands does not exist \(run `make data`; {colab}\)"):
+        load_image_folder(tmp_path / "real_hands")
